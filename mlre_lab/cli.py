@@ -17,6 +17,13 @@ __all__ = ['COMMANDS', 'KERNEL_NAME', 'DOCTOR_CHECKS', 'main', 'doctor']
 # %% ../nbs/90_cli.ipynb #c005
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("mlre_lab.cli:doctor", "print the environment and check that the install works"),
+    "exercises": ("mlre_lab.exercises:exercises_cli", "build exercises/ from solutions/ (--check: verify they match)"),
+    "grade": ("mlre_lab.grader:grade_cli", "grade exercise notebooks and record the attempt"),
+    "progress": ("mlre_lab.progress:progress_cli", "the 90-day roadmap with your status and best scores"),
+    "today": ("mlre_lab.progress:today_cli", "what to do next"),
+    "train": ("mlre_lab.train:train_cli", "train a model from a TOML config (default: a small char-level GPT)"),
+    "runs": ("mlre_lab.train:runs_cli", "list training runs with status, steps and best validation loss"),
+    "sample": ("mlre_lab.train:sample_cli", "generate text from a run's checkpoint"),
 }
 
 
