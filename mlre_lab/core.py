@@ -56,8 +56,9 @@ def default_device() -> torch.device:
         raise DeviceError(f"{DEVICE_ENV}={requested!r} asks for {device.type}, which this machine does not have. "
                           f"Available here: {', '.join(available)}. Unset {DEVICE_ENV} or set it to one of those.")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise DeviceError(f"{DEVICE_ENV}={requested!r} asks for GPU {device.index}, but only "
-                          f"{torch.cuda.device_count()} CUDA device(s) exist (indices 0..{torch.cuda.device_count() - 1}).")
+        count = torch.cuda.device_count()
+        raise DeviceError(f"{DEVICE_ENV}={requested!r} asks for GPU {device.index}, but only {count} CUDA "
+                          f"device(s) exist (indices 0..{count - 1}).")
     return device
 
 # %% ../nbs/00_core.ipynb #c011

@@ -1,0 +1,55 @@
+"""The notebooks are the source: the package is exactly what they export, every lesson runs, and every notebook
+follows the lab's policy (committed without outputs)."""
+import filecmp
+import shutil
+
+import nbformat
+import pytest
+
+from .conftest import BIN, ROOT, run
+
+NOTEBOOK_DIRS = ("nbs", "solutions", "exercises")
+NOTEBOOKS = sorted(p for d in NOTEBOOK_DIRS for p in (ROOT / d).glob("*.ipynb"))
+
+
+def test_export_leaves_the_package_unchanged(tmp_path):
+    # Export into a copy, so a hand edit in mlre_lab/ is reported, never overwritten.
+    for name in ("pyproject.toml", "nbs", "mlre_lab"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    out = run([str(BIN / "nbdev-export")], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ignore = ["__pycache__"]
+    diff = filecmp.dircmp(ROOT / "mlre_lab", tmp_path / "mlre_lab", ignore=ignore)
+    changed = [*diff.diff_files, *diff.left_only, *diff.right_only]
+    assert not changed, (f"nbdev-export would change mlre_lab/: {changed}. mlre_lab/ is generated: move the edit into "
+                         "its notebook in nbs/ and run `make export`.")
+
+
+def test_every_lesson_notebook_runs():
+    out = run([str(BIN / "nbdev-test"), "--n-workers", "2"], timeout=1200)
+    assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-5000:]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_is_committed_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for index, cell in enumerate(nb.cells):
+        where = f"{path.relative_to(ROOT)} cell {index}"
+        assert not cell.metadata, f"{where} has cell metadata {dict(cell.metadata)}: run `make clean-nbs`"
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{where} has stored outputs: run `make clean-nbs`"
+            assert cell.execution_count is None, f"{where} has an execution count: run `make clean-nbs`"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.name)
+def test_solutions_have_no_notest_cells(path):
+    # nbval runs every cell, `#| notest` ones included, so a solution cannot rely on being skipped.
+    nb = nbformat.read(path, as_version=4)
+    flagged = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "#| notest" in c.source]
+    assert not flagged, f"{path.name}: cells {flagged} are marked `#| notest`, which nbval would still run"
+
+
+def test_there_are_notebooks_to_check():
+    assert (ROOT / "nbs" / "index.ipynb") in NOTEBOOKS and (ROOT / "nbs" / "00_core.ipynb") in NOTEBOOKS
