@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 KERNEL := mlre-lab
 PORT ?= 8888
 # Token authentication, always: a fresh random token per `make lab` unless you pass TOKEN=...
+# Jupyter refuses to run as root (containers, CI) unless told.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 TOKEN ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(24))' 2>/dev/null)
 
 .PHONY: lab test install lint docs export clean-nbs gpu-check clean help
@@ -34,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	@echo "JupyterLab on http://127.0.0.1:$(PORT)/lab?token=$(TOKEN)"
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --IdentityProvider.token=$(TOKEN) \
-		--ServerApp.root_dir=$(CURDIR) nbs/index.ipynb
+		--ServerApp.root_dir=$(CURDIR) $(ALLOW_ROOT) nbs/index.ipynb
 
 # ruff, then one pytest session: the library and CLI tests, the notebooks (nbdev-test, inside tests/),
 # and nbval over the solution notebooks.

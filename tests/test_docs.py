@@ -1,14 +1,14 @@
 """The docs site, checked without Quarto: the notebooks process, every notebook is in the sidebar, and links inside
 the site point at pages that exist."""
 import json
+import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import BIN, ROOT, run
+from .conftest import BIN, ROOT, copy_project, run
 
 NBS = ROOT / "nbs"
 DOC_URL = "https://mlre-lab.github.io/mlre-lab/"
@@ -45,16 +45,13 @@ def test_quarto_config_uses_the_sidebar():
 def processed(tmp_path_factory) -> Path:
     "Run the real nbdev-proc-nbs on a copy of the project; return its _proc folder."
     work = tmp_path_factory.mktemp("site")
-    for name in ("pyproject.toml", "nbs", "mlre_lab"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    copy_project(work)
     # nbdev-proc-nbs refuses to start without a `quarto` executable, although processing never calls it. This
     # stand-in satisfies the lookup and fails loudly if anything does call it.
     fake = work / "fakebin"
     fake.mkdir()
     (fake / "quarto").write_text("#!/bin/sh\necho 'quarto stand-in called' >&2\nexit 97\n")
     (fake / "quarto").chmod(0o755)
-    import os
     out = run([str(BIN / "nbdev-proc-nbs"), "--n-workers", "2"], cwd=work,
               env={"PATH": f"{fake}:{os.environ['PATH']}"}, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

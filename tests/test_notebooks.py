@@ -1,12 +1,11 @@
 """The notebooks are the source: the package is exactly what they export, every lesson runs, and every notebook
 follows the lab's policy (committed without outputs)."""
 import filecmp
-import shutil
 
 import nbformat
 import pytest
 
-from .conftest import BIN, ROOT, run
+from .conftest import BIN, ROOT, copy_project, run
 
 NOTEBOOK_DIRS = ("nbs", "solutions", "exercises")
 NOTEBOOKS = sorted(p for d in NOTEBOOK_DIRS for p in (ROOT / d).glob("*.ipynb"))
@@ -14,14 +13,15 @@ NOTEBOOKS = sorted(p for d in NOTEBOOK_DIRS for p in (ROOT / d).glob("*.ipynb"))
 
 def test_export_leaves_the_package_unchanged(tmp_path):
     # Export into a copy, so a hand edit in mlre_lab/ is reported, never overwritten.
-    for name in ("pyproject.toml", "nbs", "mlre_lab"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    copy_project(tmp_path)
     out = run([str(BIN / "nbdev-export")], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     ignore = ["__pycache__"]
     diff = filecmp.dircmp(ROOT / "mlre_lab", tmp_path / "mlre_lab", ignore=ignore)
     changed = [*diff.diff_files, *diff.left_only, *diff.right_only]
+    llms = "nbs/llms.txt"  # nbdev-export also writes this summary of the package
+    if (ROOT / llms).read_text() != (tmp_path / llms).read_text():
+        changed.append(llms)
     assert not changed, (f"nbdev-export would change mlre_lab/: {changed}. mlre_lab/ is generated: move the edit into "
                          "its notebook in nbs/ and run `make export`.")
 
