@@ -73,6 +73,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _quiet = logging.getLogger("mlre_lab.grader.nbclient")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
+_quiet.setLevel(logging.CRITICAL + 1)  # nbclient logs timeouts and deaths; the grader reports them itself
 
 
 @dataclass
@@ -130,12 +131,10 @@ class GradingKernel:
 
     def stop(self) -> None:
         if self.client is not None and self.client.km is not None:
-            km = self.client.km
             try:
                 self.client._cleanup_kernel()  # nbclient's own shutdown: kill, close channels, remove files
             except Exception:  # a kernel that is already gone has nothing left to clean
                 pass
-            km.cleanup_resources()
         self.client = None
 
     def restart(self) -> None:
@@ -172,11 +171,11 @@ class GradingKernel:
         return run
 
 # %% ../nbs/82_grader.ipynb #c009
-_CHECK_CALL = re.compile(r"^[^#\n]*\bcheck_\w+\s*\(", re.MULTILINE)
+_CHECK_CALL = re.compile(r"^[^#\n]*?(?<!def )\bcheck_\w+\s*\(", re.MULTILINE)
 
 
 def is_check_cell(cell) -> bool:
-    "A code cell that calls a check (`check_...(...)` outside a comment)."
+    "A code cell that calls a check (`check_...(...)` outside a comment and not a `def`)."
     return cell.cell_type == "code" and _CHECK_CALL.search(cell.source) is not None
 
 
@@ -206,7 +205,7 @@ def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, ti
             if run.status in ("timeout", "died"):
                 broken_task, needs_restart = task, True
                 replay = [j for j in replay if task is None or owner.get(j) != task]
-            elif run.status == "ok" and not is_check_cell(cell):
+            elif run.status == "ok" and not (task is not None and is_check_cell(cell)):
                 replay.append(index)
     finally:
         kernel.stop()
@@ -243,7 +242,8 @@ def summarise_error(run: CellRun, memory_bytes: int = 0) -> str:
     where = f"cell {run.index}" + (f", line {lines[-1]}" if lines else "")
     if run.ename == "NotImplementedError":
         return f"not done yet ({where}): {run.evalue or 'the stub still raises NotImplementedError'}"
-    return f"{_memory_hint(run, memory_bytes)}your code raised {run.ename}: {run.evalue} ({where})"
+    message = f"{run.ename}: {run.evalue}" if run.evalue else run.ename
+    return f"{_memory_hint(run, memory_bytes)}your code raised {message} ({where})"
 
 
 def score_task(task: Task, nb: nbformat.NotebookNode, runs: dict[int, CellRun], memory_bytes: int = 0,
