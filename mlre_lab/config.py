@@ -17,6 +17,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .attention import ATTN_IMPLS
+from .transformer import MLPS, NORMS, POSITIONS
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -87,13 +90,13 @@ class ModelConfig(_Section):
     block_size: int = option(64, "context length in tokens (seq)", lo=1)
     n_kv_head: int | None = option(None, "key/value heads (grouped-query attention); absent = n_head", lo=1)
     d_ff: int | None = option(None, "MLP hidden width; absent = the model's default", lo=1)
-    norm: str = option("layernorm", "normalisation", choices=("layernorm", "rmsnorm"))
-    mlp: str = option("gelu", "MLP type", choices=("gelu", "swiglu"))
-    pos: str = option("learned", "position encoding", choices=("learned", "rope"))
+    norm: str = option("layernorm", "normalisation", choices=NORMS)
+    mlp: str = option("gelu", "MLP type", choices=MLPS)
+    pos: str = option("learned", "position encoding", choices=POSITIONS)
     bias: bool = option(True, "biases in linear layers and norms")
     tie_embeddings: bool = option(True, "share the token embedding with the output layer")
     dropout: float = option(0.0, "dropout probability", lo=0.0, hi=1.0)
-    attn_impl: str = option("sdpa", "attention kernel", choices=("sdpa", "manual"))
+    attn_impl: str = option("sdpa", "attention kernel", choices=ATTN_IMPLS)
 
     def __post_init__(self):
         super().__post_init__()
