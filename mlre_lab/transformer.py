@@ -20,7 +20,8 @@ from .shapes import check_shapes
 
 # %% auto #0
 __all__ = ['ROPE_LAYOUTS', 'NORMS', 'MLPS', 'POSITIONS', 'LayerNorm', 'RMSNorm', 'gelu', 'gelu_tanh', 'MLP', 'SwiGLU',
-           'apply_rotary', 'Rotary', 'GPTConfig', 'Block', 'GPT', 'sample_next']
+           'apply_rotary', 'Rotary', 'GPTConfig', 'Block', 'GPT', 'sample_next', 'StateDictError',
+           'load_gpt2_state_dict', 'hf_to_interleaved', 'load_llama_state_dict', 'attention_maps']
 
 # %% ../nbs/05_transformer.ipynb #c006
 class LayerNorm(nn.Module):
@@ -373,3 +374,116 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
         drop_sorted = before >= top_p  # never drops the top token (before = 0)
         logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
     return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
+
+# %% ../nbs/05_transformer.ipynb #c034
+class StateDictError(ValueError):
+    "A checkpoint's state dict does not fit the model: lists every missing, unexpected and mis-shaped key."
+
+
+def _load(model: GPT, sd: dict, plan: dict, ignore=lambda key: False) -> GPT:
+    """Copy `sd` into `model` by `plan`: our parameter name -> (source keys, convert). `convert` turns the source
+    tensors into ours. Checks every key first and raises one error listing every problem."""
+    ours = model.state_dict()
+    expected = {src for sources, _ in plan.values() for src in sources}
+    missing = sorted(k for k in expected if k not in sd)
+    unexpected = sorted(k for k in sd if k not in expected and not ignore(k))
+    misshaped, converted = [], {}
+    for name, (sources, convert) in plan.items():
+        if any(s not in sd for s in sources):
+            continue
+        given = ", ".join(f"{s} {tuple(sd[s].shape)}" for s in sources)
+        try:
+            value = convert(*(sd[s] for s in sources))
+        except RuntimeError:  # a reshape or concatenation inside `convert` failed on the given shapes
+            misshaped.append(f"{given} cannot be converted to {name} {tuple(ours[name].shape)}")
+            continue
+        if tuple(value.shape) != tuple(ours[name].shape):
+            misshaped.append(f"{given} becomes {tuple(value.shape)}, but the model's {name} is "
+                             f"{tuple(ours[name].shape)}")
+        else:
+            converted[name] = value
+    if missing or unexpected or misshaped:
+        lines = ([f"  missing: {k}" for k in missing] + [f"  unexpected: {k}" for k in unexpected] +
+                 [f"  mis-shaped: {m}" for m in misshaped])
+        raise StateDictError(f"the state dict does not fit this GPT ({len(lines)} problems):\n" + "\n".join(lines))
+    with torch.no_grad():
+        for name, value in converted.items():
+            ours[name].copy_(value)
+    return model
+
+
+def _require(config: GPTConfig, family: str, **wanted):
+    wrong = [f"{k}={getattr(config, k)!r} (needs {v!r})" for k, v in wanted.items() if getattr(config, k) != v]
+    if wrong:
+        raise ValueError(f"this model is not {family}-shaped: " + ", ".join(wrong))
+
+
+def load_gpt2_state_dict(model: GPT, sd: dict[str, torch.Tensor]) -> GPT:
+    """Load a GPT-2 checkpoint (Hugging Face `GPT2LMHeadModel` keys: `transformer.wte.weight`, Conv1D weights stored
+    `(in, out)`) into `model`, a `GPTConfig.gpt2_style` model of the same size."""
+    c = model.config
+    _require(c, "GPT-2", norm="layernorm", pos="learned", bias=True, n_kv_head=None)
+    if c.mlp not in ("gelu", "gelu_tanh"):
+        raise ValueError(f"this model is not GPT-2-shaped: mlp={c.mlp!r} (needs 'gelu_tanh')")
+    if "wte.weight" in sd and "transformer.wte.weight" not in sd:  # GPT2Model (no LM head): keys lack the prefix
+        sd = {f"transformer.{k}": v for k, v in sd.items()}
+    conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+    plan = {}
+    for name in model.state_dict():
+        if name == "lm_head.weight" and c.tie_embeddings:
+            continue  # tied to wte
+        convert = (lambda w: w.t()) if name.endswith(conv1d) else (lambda w: w)
+        plan[name] = ((name,), convert)
+    # the causal-mask buffers old checkpoints saved; and the head, which is a copy of wte when tied
+    skip = lambda k: k.endswith((".attn.bias", ".attn.masked_bias")) or (k == "lm_head.weight" and c.tie_embeddings)
+    return _load(model, sd, plan, ignore=skip)
+
+
+def hf_to_interleaved(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Undo Hugging Face's rotary permutation of a q/k projection `(n_heads·d_head, ...)`: its half-split row `i`
+    goes back to `2i`, row `i + d_head/2` to `2i+1`, per head (Meta's interleaved layout)."""
+    rest = w.shape[1:]
+    return w.reshape(n_heads, 2, -1, *rest).transpose(1, 2).reshape(w.shape)
+
+
+def load_llama_state_dict(model: GPT, sd: dict[str, torch.Tensor]) -> GPT:
+    """Load a Llama checkpoint in Hugging Face's layout (`model.embed_tokens`, `model.layers.N.self_attn.q_proj`,
+    `mlp.gate_proj`, `input_layernorm`, `model.norm`, `lm_head`) into a `GPTConfig.llama_style` model. The rotary
+    layout is handled: HF stores q/k permuted for half-split rotation; an interleaved model gets them un-permuted."""
+    c = model.config
+    _require(c, "Llama", norm="rmsnorm", mlp="swiglu", pos="rope")
+    rope = (lambda w, n: w) if c.rope_layout == "half" else hf_to_interleaved
+    plan = {"transformer.wte.weight": (("model.embed_tokens.weight",), lambda w: w),
+            "transformer.ln_f.weight": (("model.norm.weight",), lambda w: w)}
+    if not c.tie_embeddings:
+        plan["lm_head.weight"] = (("lm_head.weight",), lambda w: w)
+    fuse_qkv = lambda q, k, v: torch.cat([rope(q, c.n_head), rope(k, c.kv_heads), v])
+    same = lambda w: w
+    for i in range(c.n_layer):
+        ours, theirs = f"transformer.h.{i}.", f"model.layers.{i}."
+        attn, mlp = theirs + "self_attn.", theirs + "mlp."
+        plan[ours + "ln_1.weight"] = ((theirs + "input_layernorm.weight",), same)
+        plan[ours + "ln_2.weight"] = ((theirs + "post_attention_layernorm.weight",), same)
+        for p in ("weight", "bias") if c.bias else ("weight",):
+            plan[ours + f"attn.c_attn.{p}"] = ((attn + f"q_proj.{p}", attn + f"k_proj.{p}", attn + f"v_proj.{p}"),
+                                              fuse_qkv)
+            plan[ours + f"attn.c_proj.{p}"] = ((attn + f"o_proj.{p}",), same)
+            for proj in ("gate_proj", "up_proj", "down_proj"):
+                plan[ours + f"mlp.{proj}.{p}"] = ((mlp + f"{proj}.{p}",), same)
+    # older HF checkpoints saved the rotary frequencies as a buffer; a tied model may still carry lm_head
+    skip = lambda k: k.endswith("rotary_emb.inv_freq") or (k == "lm_head.weight" and c.tie_embeddings)
+    return _load(model, sd, plan, ignore=skip)
+
+# %% ../nbs/05_transformer.ipynb #c042
+@torch.no_grad()
+def attention_maps(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
+    "Attention weights of every layer for `idx (batch, seq)`: a list of `(batch, heads, seq, seq)` tensors."
+    attns = [block.attn for block in model.transformer.h]
+    for a in attns:
+        a.keep_weights = True
+    try:
+        model(idx)
+        return [a.weights for a in attns]
+    finally:
+        for a in attns:
+            a.keep_weights, a.weights = False, None
