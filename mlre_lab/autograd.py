@@ -249,14 +249,25 @@ def clip_grad_norm(params, max_norm: float) -> torch.Tensor:
 _EXPRESSIONS = {  # name -> (expression, inputs); each expression works on Values and on torch tensors alike
     "a * b + c": (lambda a, b, c: a * b + c, (2.0, -3.0, 10.0)),
     "a used three times: a * a + a": (lambda a: a * a + a, (-1.5,)),
-    "diamond: d = a * b; (d + a) * d": (lambda a, b: (a * b + a) * (a * b), (0.7, -1.3)),
+    "diamond: d = a * b; (d + a) * d": (lambda a, b: _diamond(a * b, a), (0.7, -1.3)),
     "powers and division: (a + b) ** 2 / c - b ** 0.5": (lambda a, b, c: (a + b) ** 2 / c - b**0.5, (1.5, 2.0, -0.5)),
     "tanh(a * b + c)": (lambda a, b, c: (a * b + c).tanh(), (0.3, -0.8, 0.1)),
     "relu at positive and negative inputs": (lambda a, b: a.relu() * 3 + b.relu() * a, (0.6, -0.4)),
     "exp and log: exp(a) * log(b)": (lambda a, b: a.exp() * b.log(), (0.2, 3.0)),
     "constants on the left: 2 - a, 3 / a, 1 + a, 4 * a": (lambda a: (2 - a) * (3 / a) + (1 + a) * (4 * a), (1.7,)),
     "a chain of 30 tanh layers": (lambda a, w: _chain(a, w, 30), (0.5, 0.9)),
+    "every intermediate used twice, 6 times over": (lambda a: _reuse(a, 6), (0.3,)),
 }
+
+
+def _diamond(d, a):
+    return (d + a) * d
+
+
+def _reuse(x, depth):
+    for _ in range(depth):
+        x = x * x * 0.5 + x
+    return x
 
 
 def _chain(x, w, depth):
