@@ -155,8 +155,8 @@ class GradingKernel:
         cell = self.nb.cells[index]
         try:
             self.client.execute_cell(cell, index)
-        except CellTimeoutError:
-            return CellRun(index, "timeout", detail=f"timed out after {self.timeout:g} s")
+        except CellTimeoutError:  # the learner's code ran for the whole timeout
+            return CellRun(index, "timeout", seconds=self.timeout, detail=f"timed out after {self.timeout:g} s")
         except DeadKernelError:
             return CellRun(index, "died", detail=_exit_description(self._exit_code()))
         except Exception as e:  # a broken channel is a dead kernel as far as the learner is concerned
@@ -180,13 +180,13 @@ def is_check_cell(cell) -> bool:
 
 
 def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, timeout: float = DEFAULT_TIMEOUT,
-                     memory_bytes: int = 0) -> tuple[dict[int, CellRun], int]:
-    "Run `nb`'s code cells in a fresh kernel; return ({cell index: CellRun}, number of kernel starts)."
+                     memory_bytes: int = 0) -> tuple[dict[int, CellRun], int, float]:
+    "Run `nb`'s code cells in a fresh kernel; return ({cell index: CellRun}, kernel starts, seconds of replays)."
     owner = {i: t.number for t in tasks for i in t.cells}
     kernel = GradingKernel(nb, cwd, timeout, memory_bytes)
     runs: dict[int, CellRun] = {}
     replay: list[int] = []  # cells that ran cleanly and rebuild the kernel's state
-    broken_task, needs_restart = None, False
+    broken_task, needs_restart, replay_seconds = None, False, 0.0
     try:
         kernel.start()
         for index, cell in enumerate(nb.cells):
@@ -198,8 +198,7 @@ def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, ti
                 continue
             if needs_restart:
                 kernel.restart()
-                for j in replay:
-                    kernel.run(j)
+                replay_seconds += sum(kernel.run(j).seconds for j in replay)
                 needs_restart = False
             run = runs[index] = kernel.run(index)
             if run.status in ("timeout", "died"):
@@ -209,7 +208,7 @@ def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, ti
                 replay.append(index)
     finally:
         kernel.stop()
-    return runs, kernel.starts
+    return runs, kernel.starts, replay_seconds
 
 # %% ../nbs/82_grader.ipynb #c011
 @dataclass
@@ -356,13 +355,13 @@ def grade_notebook(path: Path | str, timeout: float = DEFAULT_TIMEOUT, memory_gb
     memory = memory_limit_bytes(memory_gb)
     references = _reference_checks(Path(reference) if reference else None, tasks)
     try:
-        runs, result.kernel_starts = execute_notebook(nb, tasks, path.resolve().parent, timeout, memory)
+        runs, result.kernel_starts, replayed = execute_notebook(nb, tasks, path.resolve().parent, timeout, memory)
     except Exception as e:  # the kernel could not even start: report, do not crash
         result.error = f"could not run {path}: {type(e).__name__}: {e}"
         result.seconds = time.perf_counter() - started
         return result
     result.tasks = [score_task(t, nb, runs, memory, references.get(t.number)) for t in tasks]
-    result.learner_seconds = round(sum(r.seconds for r in runs.values()), 3)
+    result.learner_seconds = round(sum(r.seconds for r in runs.values()) + replayed, 3)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
