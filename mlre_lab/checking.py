@@ -31,8 +31,9 @@ class CheckFailed(AssertionError):
     def __init__(self, check: str, case: str | None, problem: str, hint: str):
         self.check, self.case, self.problem, self.hint = check, case, problem, hint
         where = f" on case {case!r}" if case else ""
-        body = "\n".join("  " + line for line in problem.rstrip().splitlines())
-        super().__init__(f"{check} failed{where}:\n{body}\n  Hint: {hint}")
+        first, *details = problem.rstrip().splitlines() or [""]
+        lines = [f"{check} failed{where}: {first}", *("  " + line for line in details), f"  Hint: {hint}"]
+        super().__init__("\n".join(lines))
 
 
 class TaskNotImplemented(CheckFailed):
@@ -216,7 +217,7 @@ class Check:
         except NotImplementedError as e:
             fn_name = getattr(fn, "__name__", repr(fn))
             raise TaskNotImplemented(
-                self.name, None, f"`{fn_name}` is not implemented yet: it raised {e!r}.",
+                self.name, None, f"`{fn_name}` is not implemented yet ({e or 'it raises NotImplementedError'}).",
                 "replace the `raise NotImplementedError` line with your code, then run this cell again.") from None
         except Exception as e:
             fn_name = getattr(fn, "__name__", repr(fn))
