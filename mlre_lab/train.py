@@ -484,6 +484,8 @@ def train_cli(argv: list[str]) -> int:
         if (run.path / "config.toml").exists():
             print(f"mlre train: run {run.path} exists; use --resume {name} or another --name", file=sys.stderr)
             return 2
+        if dist.is_initialized():
+            dist.barrier()  # every rank has checked before rank 0 creates the run
     start = time.perf_counter()
     result = train(config, run.path, resume=bool(args.resume))
     if ddp.is_main:
