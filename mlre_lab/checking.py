@@ -216,9 +216,9 @@ class Check:
             return fn(*args, **kwargs)
         except NotImplementedError as e:
             fn_name = getattr(fn, "__name__", repr(fn))
-            raise TaskNotImplemented(
-                self.name, None, f"`{fn_name}` is not implemented yet ({e or 'it raises NotImplementedError'}).",
-                "replace the `raise NotImplementedError` line with your code, then run this cell again.") from None
+            problem = f"not implemented yet ({e})." if str(e) else f"`{fn_name}` is not implemented yet."
+            raise TaskNotImplemented(self.name, None, problem, "replace the `raise NotImplementedError` line with "
+                                     "your code, then run this cell again.") from None
         except Exception as e:
             fn_name = getattr(fn, "__name__", repr(fn))
             # the traceback starts in this frame; the learner's code starts one frame down
