@@ -7,18 +7,22 @@ Docs: https://mlre-lab.github.io/mlre-lab/tokenization.html.md"""
 # %% ../nbs/06_tokenization.ipynb #c002
 from __future__ import annotations
 
+import functools
 import json
 import operator
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from functools import lru_cache
 from pathlib import Path
 
 import regex
 
+from .checking import Check
+
 # %% auto #0
 __all__ = ['GPT2_PATTERN', 'TokenizerError', 'split_on_specials', 'CharTokenizer', 'count_pairs', 'merge_pair', 'pretokenize',
-           'bytes_to_unicode', 'train_bpe', 'apply_merges', 'BPETokenizer', 'python_docs_text']
+           'bytes_to_unicode', 'train_bpe', 'apply_merges', 'BPETokenizer', 'python_docs_text', 'check_count_pairs',
+           'check_merge', 'check_bpe_step', 'check_encode_word']
 
 # %% ../nbs/06_tokenization.ipynb #c005
 class TokenizerError(ValueError):
@@ -167,7 +171,7 @@ def pretokenize(text: str) -> list[str]:
     return _pretokenizer.findall(text)
 
 # %% ../nbs/06_tokenization.ipynb #c023
-@lru_cache
+@functools.cache
 def bytes_to_unicode() -> dict[int, str]:
     "GPT-2's map from each byte to a printable character: printable Latin-1 bytes are themselves, the others 256 on."
     printable = {*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)}
@@ -421,3 +425,136 @@ def python_docs_text(max_chars: int = 130_000) -> str:
     "The first `max_chars` characters of the Python documentation bundled with the standard library (`pydoc_data`)."
     from pydoc_data.topics import topics
     return "".join(topics[name] for name in sorted(topics))[:max_chars]
+
+# %% ../nbs/06_tokenization.ipynb #c051
+def _show(value, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _compare_sequence(check: Check, actual, expected: list, call: str) -> None:
+    "Fail unless `actual` is a list equal to `expected`, naming the first position where they differ."
+    __tracebackhide__ = True
+    if not isinstance(actual, (list, tuple)):
+        check.fail(f"{call} returned a {type(actual).__name__} ({_show(actual)}), expected a list")
+    actual = list(actual)
+    if actual != expected:
+        where = next((i for i, (a, e) in enumerate(zip(actual, expected)) if a != e), min(len(actual), len(expected)))
+        check.fail(f"{call} returned {_show(actual)} (length {len(actual)}),\nexpected {_show(expected)} "
+                   f"(length {len(expected)}); first difference at position {where}: got "
+                   f"{_show(actual[where:where + 3])}, expected {_show(expected[where:where + 3])}")
+
+
+def _compare_counts(check: Check, actual, expected: dict, call: str) -> None:
+    "Fail unless the mapping `actual` equals `expected`, naming one missing, extra or miscounted key."
+    __tracebackhide__ = True
+    if not isinstance(actual, dict):
+        check.fail(f"{call} returned a {type(actual).__name__}, expected a dict")
+    for key, count in expected.items():
+        if key not in actual:
+            check.fail(f"{call}: {key!r} is missing (expected {count})")
+        if actual[key] != count:
+            check.fail(f"{call}: {key!r} has {actual[key]!r}, expected {count}")
+    extra = [key for key in actual if key not in expected]
+    if extra:
+        check.fail(f"{call}: {extra[0]!r} should not be there ({len(extra)} unexpected key(s))")
+
+
+@functools.lru_cache(maxsize=1)
+def _docs_words(max_chars: int = 4_000) -> dict[tuple[bytes, ...], int]:
+    "The pre-tokens of some documentation text, as tuples of single bytes, with their counts."
+    counts = Counter(pretokenize(python_docs_text(max_chars)))
+    return {tuple(bytes([b]) for b in word.encode("utf-8")): n for word, n in counts.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _docs_ranks() -> dict[tuple[bytes, bytes], int]:
+    _, merges = train_bpe(python_docs_text(20_000), 400)
+    return {pair: rank for rank, pair in enumerate(merges)}
+
+
+def check_count_pairs(fn: Callable) -> None:
+    "`fn(ids)` must count every adjacent pair of `ids`, overlaps included, as a dict `{(left, right): count}`."
+    check = Check("check_count_pairs", hint="count every position i of zip(ids, ids[1:]); a Counter or a dict works.")
+    rng = random.Random(0)
+    cases = [("empty list", []), ("one id", [7]), ("'ab'", list(b"ab")),
+             ("'aaa': overlapping pairs", list(b"aaa")), ("'aaaa'", list(b"aaaa")),
+             ("Wikipedia's 'aaabdaaabac'", list(b"aaabdaaabac")), ("ids above 255", [256, 300, 256, 300, 256]),
+             ("300 random ids in 0..4", [rng.randrange(5) for _ in range(300)])]
+    for name, ids in cases:
+        hint = "'aaa' holds the pair (a, a) twice: at positions 0-1 and 1-2." if "aaa" in name else None
+        with check.case(name, hint):
+            _compare_counts(check, check.call(fn, list(ids)), count_pairs(ids), f"count_pairs({_show(ids, 60)})")
+    check.passed()
+
+
+def check_merge(fn: Callable) -> None:
+    "`fn(ids, pair, new_id)` must replace each occurrence of `pair`, left to right without overlaps, by `new_id`."
+    check = Check("check_merge", hint="scan left to right; where ids[i], ids[i + 1] == pair, emit new_id and skip "
+                  "two positions, else emit ids[i] and move one.")
+    rng = random.Random(1)
+    a, b = ord("a"), ord("b")
+    cases = [("'aaa', merging (a, a)", list(b"aaa"), (a, a)), ("'aaaa', merging (a, a)", list(b"aaaa"), (a, a)),
+             ("pair at both ends", [a, b, 120, a, b], (a, b)), ("pair absent", [1, 2, 3], (3, 1)),
+             ("last id unmatched", [a, b, a], (a, b)), ("empty list", [], (a, b)), ("one id", [a], (a, b)),
+             ("200 random ids in 0..2, merging (1, 1)", [rng.randrange(3) for _ in range(200)], (1, 1))]
+    for name, ids, pair in cases:
+        hint = "merge from the left and never reuse an id: 'aaa' becomes [aa, a]." if "aaa" in name else None
+        with check.case(name, hint):
+            out = check.call(fn, list(ids), pair, 256)
+            _compare_sequence(check, out, merge_pair(ids, pair, 256), f"merge({_show(ids, 60)}, {pair}, 256)")
+    check.passed()
+
+
+def _reference_bpe_step(words: dict[tuple[bytes, ...], int]) -> tuple[tuple[bytes, bytes], dict]:
+    counts = Counter()
+    for word, n in words.items():
+        for pair in zip(word, word[1:]):
+            counts[pair] += n
+    best = max(counts, key=lambda pair: (counts[pair], pair))
+    return best, {tuple(merge_pair(list(word), best, best[0] + best[1])): n for word, n in words.items()}
+
+
+def check_bpe_step(fn: Callable) -> None:
+    "`fn(words)` must pick the most frequent pair (ties: the greatest) over words with counts, and merge it."
+    check = Check("check_bpe_step", hint="count pairs inside each word times the word's count; take the pair with "
+                  "the highest count, ties to the greatest (left, right); merge it in every word.")
+    single = lambda text: tuple(bytes([c]) for c in text.encode())
+    cases = [("Wikipedia's 'aaabdaaabac' as one word", {single("aaabdaaabac"): 1}),
+             ("a tie: 'ab' and 'cd' once each", {single("ab"): 1, single("cd"): 1}),
+             ("counts matter: 'zz' once, ' ab' twice", {single("zz"): 1, single(" ab"): 2}),
+             ("overlaps: 'aaa' once, 'bc' once", {single("aaa"): 1, single("bc"): 1})]
+    words = _docs_words()
+    for step in range(3):
+        cases.append((f"documentation text, merge {step + 1}", words))
+        words = _reference_bpe_step(words)[1]
+    for name, words in cases:
+        hints = {"a tie": "on a tie in counts, the greatest pair wins: compare (left, right) tuples of bytes.",
+                 "counts matter": "a word that occurs n times contributes n to each of its pairs."}
+        with check.case(name, next((h for k, h in hints.items() if name.startswith(k)), None)):
+            out = check.call(fn, dict(words))
+            pair, merged = _reference_bpe_step(words)
+            if not isinstance(out, tuple) or len(out) != 2:
+                check.fail(f"returned {_show(out)}, expected a tuple (pair, new_words)")
+            if out[0] != pair:
+                check.fail(f"chose the pair {_show(out[0])}, expected {pair!r}")
+            _compare_counts(check, out[1], merged, f"the new words after merging {pair!r}")
+    check.passed()
+
+
+def check_encode_word(fn: Callable) -> None:
+    "`fn(word, ranks)` must split the bytes `word` into tokens, applying the lowest-ranked merge present until none."
+    check = Check("check_encode_word", hint="start from single bytes; repeatedly find the adjacent pair with the "
+                  "lowest rank in `ranks`, merge all its occurrences, until no adjacent pair has a rank.")
+    toy = {(b"b", b"c"): 0, (b"a", b"b"): 1, (b"a", b"a"): 2, (b"aa", b"aa"): 3}
+    cases = [("rank beats position: 'abc'", b"abc", toy), ("merges of merges: 'aaaa'", b"aaaa", toy),
+             ("empty word", b"", toy), ("one byte", b"x", toy), ("no merge applies", b"xyz", toy)]
+    cases += [(f"trained merges: {w!r}", w.encode(), _docs_ranks())
+              for w in [" the", " function", " tokenization", "self.assertEqual", " 日本語", "  "]]
+    for name, word, ranks in cases:
+        hint = ("(b, c) has rank 0 and (a, b) rank 1: merge (b, c) first, though (a, b) comes first in the word."
+                if name.startswith("rank") else None)
+        with check.case(name, hint):
+            out = check.call(fn, word, dict(ranks))
+            _compare_sequence(check, out, apply_merges(word, ranks), f"encode_word({word!r}, ranks)")
+    check.passed()
