@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/grading_overhead.py [NOTEBOOK ...] [--repeat 3]
 
-Without notebooks it grades every exercises/*.ipynb (or, where there are none, a synthetic 10-task notebook that
-imports torch, plus a variant whose kernel dies once and times out once). For each notebook it prints the wall time
-of the whole grading, the time the kernel spent in the notebook's cells (the learner's code, as nbclient's
-timestamps record it) and the difference, the overhead: starting kernels, messaging, reading and scoring.
+Without notebooks it grades every exercises/*.ipynb, a synthetic 10-task notebook that imports torch, and a
+variant of it whose kernel dies once and times out once (two restarts, each replaying the setup). For each notebook
+it prints the wall time of the whole grading, the time the kernel spent in the notebook's cells (the learner's code,
+as nbclient's timestamps record it) and the difference, the overhead: starting kernels, messaging, reading and
+scoring.
 Target: at most 15 s per notebook on a 2-core machine.
 """
 import argparse
@@ -50,9 +51,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=10, help="per-cell timeout (the hostile variant loops once)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    notebooks = args.notebooks or sorted((ROOT / "exercises").glob("*.ipynb"))
-    if not notebooks:
-        notebooks = [synthetic(tmp / "synthetic.ipynb"), synthetic(tmp / "synthetic_hostile.ipynb", hostile=True)]
+    notebooks = args.notebooks or [*sorted((ROOT / "exercises").glob("*.ipynb")), synthetic(tmp / "synthetic.ipynb"),
+                                   synthetic(tmp / "synthetic_hostile.ipynb", hostile=True)]
     print(f"{'notebook':<36} {'score':>7} {'wall s':>7} {'learner s':>9} {'overhead s':>10} {'kernels':>7}")
     worst = 0.0
     for path in notebooks:
