@@ -15,11 +15,14 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .checking import Case, noncontiguous, randn, run_check
+from .core import default_device
 from .shapes import check_shapes
 
 # %% auto #0
 __all__ = ['ATTN_IMPLS', 'causal_mask', 'padding_mask', 'attention_weights', 'scaled_dot_product_attention', 'repeat_kv',
-           'KVCache', 'MultiHeadAttention', 'plot_attention', 'attention_explorer']
+           'KVCache', 'MultiHeadAttention', 'plot_attention', 'attention_explorer', 'check_masked_attention_weights',
+           'check_attention', 'check_cached_causal_mask', 'check_multi_head_attention']
 
 # %% ../nbs/04_attention.ipynb #c006
 def causal_mask(seq_q: int, seq_k: int | None = None, device=None) -> torch.Tensor:
@@ -198,3 +201,101 @@ def attention_explorer(weights: list[torch.Tensor], tokens: list[str] | None = N
         show, layer=widgets.IntSlider(0, 0, n_layer - 1, description="layer"),
         head=widgets.IntSlider(0, 0, n_head - 1, description="head"),
         query=widgets.IntSlider(seq - 1, 0, seq - 1, description="query"))
+
+# %% ../nbs/04_attention.ipynb #c038
+def _qkv(batch: int, heads: int, seq_q: int, seq_k: int, d_head: int, seed: int, d_v: int | None = None):
+    return (randn(batch, heads, seq_q, d_head, seed=seed), randn(batch, heads, seq_k, d_head, seed=seed + 1),
+            randn(batch, heads, seq_k, d_v or d_head, seed=seed + 2))
+
+
+def _attention_cases(with_v: bool) -> list[Case]:
+    "Inputs for the attention checks: no mask, causal, padding (with an all-padding sequence), arbitrary, rectangular."
+    dims = ("batch", "heads", "seq_q", "d_v" if with_v else "seq_k")
+    pick = (lambda q, k, v: (q, k, v)) if with_v else (lambda q, k, v: (q, k))
+    q, k, v = _qkv(2, 3, 5, 5, 8, seed=0)
+    dev = q.device
+    lengths = torch.tensor([5, 2], device=dev)
+    cases = [
+        Case("batch=2, heads=3, seq=5, d_head=8, no mask", (*pick(q, k, v), None), dims=dims),
+        Case("causal mask (seq, seq)", (*pick(q, k, v), causal_mask(5, device=dev)), dims=dims),
+        Case("padding mask (batch, 1, 1, seq_k), lengths 5 and 2", (*pick(q, k, v), padding_mask(lengths, 5)),
+             dims=dims),
+        Case("large scores (q, k scaled by 8)", (*pick(q * 8, k * 8, v), causal_mask(5, device=dev)), dims=dims,
+             hint="scores of size ~d_head saturate the softmax: divide by sqrt(d_head), and subtract nothing else."),
+        Case("a query whose every key is masked", (*pick(q, k, v), padding_mask(torch.tensor([3, 0], device=dev), 5)),
+             dims=dims, hint="fill masked scores with a large negative finite number (not -inf: an all-masked row "
+                             "becomes NaN), then zero the masked weights."),
+        Case("rectangular: seq_q=2, seq_k=7, d_head=4", (*pick(*_qkv(1, 2, 2, 7, 4, seed=10, d_v=3)),
+                                                         causal_mask(2, 7, device=dev)), dims=dims),
+        Case("arbitrary boolean mask (batch, heads, seq_q, seq_k), non-contiguous q",
+             (*pick(noncontiguous(q), k, v), randn(2, 3, 5, 5, seed=20) > -0.5), dims=dims),
+    ]
+    return cases
+
+
+def _live_rows(out: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    "Zero the rows of `out` whose queries see no key (torch's SDPA leaves those undefined)."
+    return out if mask is None else out.nan_to_num() * mask.any(-1, keepdim=True)
+
+
+def check_masked_attention_weights(fn) -> None:
+    "Check `fn(q, k, mask)` -> weights `(batch, heads, seq_q, seq_k)` against `attention_weights`."
+    def via_sdpa(q, k, mask):  # softmax weights = SDPA with the identity as values
+        eye = torch.eye(k.size(-2), dtype=q.dtype, device=q.device).expand(*k.shape[:-1], k.size(-2))
+        return _live_rows(F.scaled_dot_product_attention(q, k, eye, attn_mask=mask), mask)
+
+    run_check("check_masked_attention_weights", fn, attention_weights, _attention_cases(with_v=False),
+              oracles={"F.scaled_dot_product_attention": via_sdpa}, grad=True,
+              hint="scores = q @ k.mT / sqrt(d_head); masked_fill(~mask, very negative) BEFORE softmax(dim=-1).")
+
+
+def check_attention(fn) -> None:
+    "Check `fn(q, k, v, mask)` -> `(batch, heads, seq_q, d_v)` against `scaled_dot_product_attention` and torch's."
+    sdpa = lambda q, k, v, mask: _live_rows(F.scaled_dot_product_attention(q, k, v, attn_mask=mask), mask)
+    run_check("check_attention", fn, scaled_dot_product_attention, _attention_cases(with_v=True),
+              oracles={"F.scaled_dot_product_attention": sdpa}, grad=True,
+              hint="softmax(q @ k.mT / sqrt(d_head) with masked scores very negative) @ v; all-masked rows give 0.")
+
+
+def check_cached_causal_mask(fn) -> None:
+    "Check `fn(seq_q, seq_k, device)`: the causal mask of the last `seq_q` of `seq_k` positions."
+    device = default_device()
+    cases = [Case(f"seq_q={q}, seq_k={k}" + note, (q, k), {"device": device}, dims=("seq_q", "seq_k"))
+             for q, k, note in [(4, 4, " (no cache)"), (1, 6, " (one new token after 5 cached)"),
+                                (3, 7, " (3 new tokens after 4 cached)"), (1, 1, ""), (5, 16, "")]]
+    by_position = lambda seq_q, seq_k, device: (torch.arange(seq_k, device=device)[None, :] <=
+                                                torch.arange(seq_k - seq_q, seq_k, device=device)[:, None])
+    run_check("check_cached_causal_mask", fn, causal_mask, cases, oracles={"positions compared": by_position},
+              hint="query i sits at position seq_k - seq_q + i and sees keys up to it: tril(diagonal=seq_k - seq_q).")
+
+
+def _mha_reference(x: torch.Tensor, w_qkv: torch.Tensor, w_o: torch.Tensor, n_head: int) -> torch.Tensor:
+    "Causal multi-head attention with the given weights, computed by `MultiHeadAttention` (no biases)."
+    layer = MultiHeadAttention(x.size(-1), n_head, bias=False, impl="manual").to(x.device, x.dtype)
+    return torch.func.functional_call(layer, {"c_attn.weight": w_qkv, "c_proj.weight": w_o}, (x,))
+
+
+def _mha_torch(x, w_qkv, w_o, n_head):
+    layer = nn.MultiheadAttention(x.size(-1), n_head, bias=False, batch_first=True).to(x.device, x.dtype)
+    params = {"in_proj_weight": w_qkv, "out_proj.weight": w_o}
+    mask = ~causal_mask(x.size(1), device=x.device)  # torch's boolean masks mean "not allowed"
+    return torch.func.functional_call(layer, params, (x, x, x), {"attn_mask": mask, "need_weights": False})[0]
+
+
+def check_multi_head_attention(fn) -> None:
+    "Check `fn(x, w_qkv, w_o, n_head)`: causal multi-head self-attention with `nn.Linear`-layout weights."
+    def case(name, batch, seq, d_model, n_head, seed, hint=None):
+        x = randn(batch, seq, d_model, seed=seed)
+        w_qkv = randn(3 * d_model, d_model, seed=seed + 1, scale=d_model ** -0.5)
+        w_o = randn(d_model, d_model, seed=seed + 2, scale=d_model ** -0.5)
+        return Case(name, (x, w_qkv, w_o, n_head), dims=("batch", "seq", "d_model"), hint=hint)
+
+    cases = [case("batch=2, seq=5, d_model=12, heads=3", 2, 5, 12, 3, seed=0),
+             case("heads=1", 1, 4, 8, 1, seed=10),
+             case("d_head=1 (heads = d_model = 4)", 2, 3, 4, 4, seed=20),
+             case("seq of 1", 3, 1, 8, 2, seed=30),
+             case("batch=1, seq=9, d_model=16, heads=4", 1, 9, 16, 4, seed=40)]
+    run_check("check_multi_head_attention", fn, _mha_reference, cases,
+              oracles={"nn.MultiheadAttention": _mha_torch}, grad=True,
+              hint="q, k, v = (x @ w_qkv.T).chunk(3, -1); split each as 'b s (h d) -> b h s d'; causal attention; "
+                   "merge 'b h s d -> b s (h d)'; @ w_o.T.")

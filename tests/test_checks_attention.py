@@ -1,0 +1,160 @@
+"Mutation tests for lesson 04's checks: each accepts the reference and rejects plausible mistakes and the stub."
+import math
+
+import pytest
+import torch
+from einops import rearrange
+
+from mlre_lab import attention as A
+from mlre_lab.checking import CheckFailed, TaskNotImplemented
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("exercise stub")
+
+
+def _scores(q, k, scale=None):
+    return q @ k.mT * (1 / math.sqrt(q.size(-1)) if scale is None else scale)
+
+
+def _weights(scores, mask):
+    "The correct masking, on given scores."
+    if mask is None:
+        return scores.softmax(-1)
+    return scores.masked_fill(~mask, torch.finfo(scores.dtype).min).softmax(-1).masked_fill(~mask, 0.0)
+
+
+def w_no_scale(q, k, mask=None):
+    return _weights(_scores(q, k, scale=1.0), mask)
+
+
+def w_scale_by_d(q, k, mask=None):
+    return _weights(_scores(q, k, scale=1 / q.size(-1)), mask)
+
+
+def w_mask_after_softmax(q, k, mask=None):
+    w = _scores(q, k).softmax(-1)
+    return w if mask is None else w.masked_fill(~mask, 0.0)
+
+
+def w_neg_inf(q, k, mask=None):
+    s = _scores(q, k)
+    return (s if mask is None else s.masked_fill(~mask, float("-inf"))).softmax(-1)
+
+
+def w_softmax_over_queries(q, k, mask=None):
+    s = _scores(q, k)
+    w = (s if mask is None else s.masked_fill(~mask, torch.finfo(s.dtype).min)).softmax(-2)
+    return w if mask is None else w.masked_fill(~mask, 0.0)
+
+
+def w_mask_inverted(q, k, mask=None):
+    return _weights(_scores(q, k), None if mask is None else ~mask)
+
+
+def _attn_from(weights_fn):
+    return lambda q, k, v, mask=None: weights_fn(q, k, mask) @ v
+
+
+def a_transposed_weights(q, k, v, mask=None):
+    w = A.attention_weights(q, k, mask)
+    return w.mT[..., : v.size(-2)] @ v if w.size(-1) == w.size(-2) else w.mT @ v
+
+
+def a_ignores_mask(q, k, v, mask=None):
+    return A.attention_weights(q, k) @ v
+
+
+def a_keys_as_values(q, k, v, mask=None):
+    return A.attention_weights(q, k, mask) @ k
+
+
+def cm(diagonal):
+    return lambda seq_q, seq_k, device=None: torch.ones(seq_q, seq_k, dtype=torch.bool, device=device).tril(
+        diagonal(seq_q, seq_k))
+
+
+def cm_inverted(seq_q, seq_k, device=None):
+    return torch.ones(seq_q, seq_k, dtype=torch.bool, device=device).triu(seq_k - seq_q)
+
+
+def mha(split="batch seq (heads d_head) -> batch heads seq d_head", merge_transposes=True, causal=True, scale=None,
+        order=(0, 1, 2)):
+    def fn(x, w_qkv, w_o, n_head):
+        parts = (x @ w_qkv.T).chunk(3, dim=-1)
+        q, k, v = (rearrange(parts[i], split, heads=n_head) for i in order)
+        s = _scores(q, k, scale)
+        mask = A.causal_mask(x.size(1), device=x.device) if causal else None
+        y = _weights(s, mask) @ v
+        y = rearrange(y, "b h s d -> b s (h d)") if merge_transposes else y.reshape(x.shape)
+        return y @ w_o.T
+    return fn
+
+
+# check name -> (check, reference, {mutant name: mutant})
+CHECKS = {
+    "masked_attention_weights": (A.check_masked_attention_weights, A.attention_weights, {
+        "no 1/sqrt(d_head) scaling": w_no_scale,
+        "scaled by 1/d_head": w_scale_by_d,
+        "mask applied after the softmax": w_mask_after_softmax,
+        "-inf fill (NaN on fully masked rows)": w_neg_inf,
+        "softmax over the queries": w_softmax_over_queries,
+        "mask meaning inverted": w_mask_inverted,
+    }),
+    "attention": (A.check_attention, A.scaled_dot_product_attention, {
+        "no 1/sqrt(d_head) scaling": _attn_from(w_no_scale),
+        "mask applied after the softmax": _attn_from(w_mask_after_softmax),
+        "weights transposed": a_transposed_weights,
+        "mask ignored": a_ignores_mask,
+        "keys used as values": a_keys_as_values,
+    }),
+    "cached_causal_mask": (A.check_cached_causal_mask, A.causal_mask, {
+        "aligned top-left (ignores the cache)": cm(lambda q, k: 0),
+        "off by one: hides each token from itself": cm(lambda q, k: k - q - 1),
+        "off by one: sees the next token": cm(lambda q, k: k - q + 1),
+        "upper triangle (sees the future)": cm_inverted,
+    }),
+    "multi_head_attention": (A.check_multi_head_attention, A._mha_reference, {
+        "heads split in the wrong order (d_head heads)": mha(split="b s (d_head heads) -> b heads s d_head"),
+        "heads merged without moving them back": mha(merge_transposes=False),
+        "no causal mask": mha(causal=False),
+        "no 1/sqrt(d_head) scaling": mha(scale=1.0),
+        "queries and keys swapped": mha(order=(1, 0, 2)),
+    }),
+}
+MUTANTS = [(check, mutant) for check, (_, _, mutants) in CHECKS.items() for mutant in mutants]
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_reference_passes(check, capsys):
+    run, reference, _ = CHECKS[check]
+    run(reference)
+    assert capsys.readouterr().out.startswith(f"PASS check_{check}: ")
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_stub_rejected(check):
+    with pytest.raises(TaskNotImplemented):
+        CHECKS[check][0](stub)
+
+
+@pytest.mark.parametrize("check,mutant", MUTANTS)
+def test_mutant_rejected(check, mutant):
+    run, _, mutants = CHECKS[check]
+    with pytest.raises(CheckFailed) as info:
+        run(mutants[mutant])
+    assert not isinstance(info.value, TaskNotImplemented)
+    assert "Hint: " in str(info.value).splitlines()[-1]
+
+
+def test_nan_rows_get_the_specific_hint():
+    with pytest.raises(CheckFailed) as info:
+        A.check_masked_attention_weights(w_neg_inf)
+    msg = str(info.value)
+    assert "a query whose every key is masked" in msg and "NaN" in msg and "not -inf" in msg
+
+
+def test_wrong_head_split_reports_value_error_location():
+    with pytest.raises(CheckFailed) as info:
+        A.check_multi_head_attention(CHECKS["multi_head_attention"][2]["heads split in the wrong order (d_head heads)"])
+    assert "max abs error" in str(info.value) and "(batch=" in str(info.value)
