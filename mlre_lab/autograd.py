@@ -239,6 +239,8 @@ def lr_at(step: int, max_lr: float, min_lr: float, warmup_steps: int, total_step
 def clip_grad_norm(params, max_norm: float) -> torch.Tensor:
     "Scale the gradients of `params` in place so that their global L2 norm is at most max_norm; return the norm before."
     grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
     total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
     scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
     for g in grads:

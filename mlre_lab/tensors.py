@@ -179,7 +179,7 @@ def _padded(batch: int, seq: int, d_model: int, lengths: list[int], seed: int) -
 
 
 def check_masked_mean(fn) -> None:
-    "Check `fn(x, mask)` against `masked_mean`; padding positions hold large values."
+    "Check `fn(x, mask)` against `masked_mean` and torch.nanmean; padding positions hold large values."
     dims = ("batch", "d_model")
     cases = [
         Case("batch=3, seq=5, lengths 5, 2, 1", _padded(3, 5, 4, [5, 2, 1], seed=0), dims=dims),
@@ -189,7 +189,8 @@ def check_masked_mean(fn) -> None:
         Case("non-contiguous x", (noncontiguous(_padded(2, 3, 4, [3, 2], seed=4)[0]), _padded(2, 3, 4, [3, 2], 4)[1]),
              dims=dims),
     ]
-    run_check("check_masked_mean", fn, masked_mean, cases, grad=True,
+    nanmean = lambda x, mask: x.masked_fill(~mask[..., None], float("nan")).nanmean(dim=1)
+    run_check("check_masked_mean", fn, masked_mean, cases, oracles={"torch.nanmean": nanmean}, grad=True,
               hint="sum x * mask over seq, then divide by each sequence's own number of real tokens.")
 
 # %% ../nbs/01_tensors.ipynb #c049
