@@ -16,12 +16,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import ATTN_IMPLS, KVCache, MultiHeadAttention
+from .checking import Case, noncontiguous, randn, run_check
+from .core import default_device
 from .shapes import check_shapes
 
 # %% auto #0
 __all__ = ['ROPE_LAYOUTS', 'NORMS', 'MLPS', 'POSITIONS', 'LayerNorm', 'RMSNorm', 'gelu', 'gelu_tanh', 'MLP', 'SwiGLU',
-           'apply_rotary', 'Rotary', 'GPTConfig', 'Block', 'GPT', 'sample_next', 'StateDictError',
-           'load_gpt2_state_dict', 'hf_to_interleaved', 'load_llama_state_dict', 'attention_maps']
+           'apply_rotary', 'Rotary', 'GPTConfig', 'Block', 'GPT', 'top_p_filter', 'sample_next', 'StateDictError',
+           'load_gpt2_state_dict', 'hf_to_interleaved', 'load_llama_state_dict', 'attention_maps', 'check_rms_norm',
+           'check_gelu_tanh', 'check_swiglu', 'check_apply_rope', 'check_top_p_filter']
 
 # %% ../nbs/05_transformer.ipynb #c006
 class LayerNorm(nn.Module):
@@ -350,6 +353,15 @@ class GPT(nn.Module):
         return idx
 
 
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus filter on `logits (..., vocab)`: keep the smallest set of most likely tokens whose probabilities sum to
+    at least `top_p` (always the most likely one); the others become -inf."""
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    probs = sorted_logits.softmax(dim=-1)
+    drop = (probs.cumsum(dim=-1) - probs) >= top_p  # mass of the tokens ranked above each one; never the top token
+    return logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Pick one token id per row of `logits (batch, vocab)` -> `(batch, 1)`: greedy when `temperature == 0`,
@@ -365,14 +377,10 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
         return logits.argmax(dim=-1, keepdim=True)
     logits = logits / temperature
     if top_k is not None and top_k < logits.size(-1):
-        kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (batch, 1)
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]  # (batch, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(dim=-1)
-        before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above each one
-        drop_sorted = before >= top_p  # never drops the top token (before = 0)
-        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+        logits = top_p_filter(logits, top_p)
     return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
 
 # %% ../nbs/05_transformer.ipynb #c034
@@ -487,3 +495,108 @@ def attention_maps(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
     finally:
         for a in attns:
             a.keep_weights, a.weights = False, None
+
+# %% ../nbs/05_transformer.ipynb #c045
+def _rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    norm = RMSNorm(x.size(-1), eps).to(x.device, x.dtype)
+    return torch.func.functional_call(norm, {"weight": weight}, (x,))
+
+
+def check_rms_norm(fn) -> None:
+    "Check `fn(x, weight, eps)` against `RMSNorm` (and `F.rms_norm` where torch has it)."
+    dims = ("batch", "seq", "d_model")
+    cases = [
+        Case("batch=2, seq=3, d_model=8", (randn(2, 3, 8, seed=0), randn(8, seed=1), 1e-5), dims=dims),
+        Case("tiny activations (scale 1e-3): eps matters", (randn(2, 4, 6, seed=2, scale=1e-3), randn(6, seed=3), 1e-5),
+             dims=dims, hint="eps goes inside the square root: x / sqrt(mean(x**2) + eps)."),
+        Case("large offset (mean 5): no mean subtraction", (randn(1, 3, 8, seed=4) + 5, randn(8, seed=5), 1e-5),
+             dims=dims, hint="RMSNorm does not subtract the mean (that is LayerNorm)."),
+        Case("d_model=1, eps=0.1", (randn(3, 2, 1, seed=6), randn(1, seed=7), 0.1), dims=dims),
+        Case("non-contiguous x", (noncontiguous(randn(2, 5, 4, seed=8)), randn(4, seed=9), 1e-5), dims=dims),
+    ]
+    oracles = {"F.rms_norm": lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)} if hasattr(F, "rms_norm") else {}
+    run_check("check_rms_norm", fn, _rms_norm_reference, cases, oracles=oracles, grad=True,
+              hint="x * rsqrt(mean(x**2 over the last dim, keepdim) + eps) * weight.")
+
+
+def _gelu_tanh_torch(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+def check_gelu_tanh(fn) -> None:
+    "Check `fn(x)` against `gelu_tanh` and `F.gelu(approximate='tanh')`."
+    cases = [Case("x (batch=4, d_model=16)", (randn(4, 16, seed=0),), dims=("batch", "d_model")),
+             Case("x from -6 to 6", (torch.linspace(-6, 6, 241, device=default_device()),), dims=("x",)),
+             Case("float64, scale 3", (randn(3, 5, seed=1, scale=3.0, dtype=torch.float64),), dims=("batch", "d_model"),
+                  hint="GPT-2's GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))), not the exact erf form."),
+             Case("non-contiguous", (noncontiguous(randn(4, 6, seed=2)),), dims=("batch", "d_model"))]
+    run_check("check_gelu_tanh", fn, gelu_tanh, cases, oracles={"F.gelu(approximate='tanh')": _gelu_tanh_torch},
+              grad=True, hint="0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).")
+
+
+def _swiglu_reference(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor):
+    mlp = SwiGLU(w_gate.size(1), w_gate.size(0)).to(x.device, x.dtype)
+    params = {"gate_proj.weight": w_gate, "up_proj.weight": w_up, "down_proj.weight": w_down}
+    return torch.func.functional_call(mlp, params, (x,))
+
+
+def check_swiglu(fn) -> None:
+    "Check `fn(x, w_gate, w_up, w_down)` (nn.Linear layout, no biases) against `SwiGLU`."
+    def case(name, batch, seq, d_model, d_ff, seed):
+        return Case(name, (randn(batch, seq, d_model, seed=seed), randn(d_ff, d_model, seed=seed + 1),
+                           randn(d_ff, d_model, seed=seed + 2), randn(d_model, d_ff, seed=seed + 3, scale=0.3)),
+                    dims=("batch", "seq", "d_model"))
+
+    cases = [case("batch=2, seq=3, d_model=8, d_ff=12", 2, 3, 8, 12, seed=0), case("d_ff=1", 1, 2, 4, 1, seed=10),
+             case("seq of 1, d_ff < d_model", 3, 1, 6, 4, seed=20), case("batch=1, seq=5, d_model=16, d_ff=40", 1, 5,
+                                                                          16, 40, seed=30)]
+    run_check("check_swiglu", fn, _swiglu_reference, cases, grad=True,
+              hint="(silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T: silu(g) = g * sigmoid(g), on the gate only.")
+
+
+def _rope_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return apply_rotary(x, cos, sin, layout="interleaved")
+
+
+def _rope_complex(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    "RoPE as Meta's Llama code writes it: consecutive pairs as complex numbers, times e^{iθ}."
+    pairs = torch.view_as_complex(x.double().reshape(*x.shape[:-1], -1, 2).contiguous())
+    rotated = pairs * torch.complex(cos.double(), sin.double())
+    return torch.view_as_real(rotated).flatten(-2).to(x.dtype)
+
+
+def check_apply_rope(fn) -> None:
+    "Check `fn(x, cos, sin)` (interleaved pairs) against `apply_rotary(..., layout='interleaved')` and complex RoPE."
+    def case(name, batch, heads, seq, d_head, start, seed, noncontig=False):
+        rope = Rotary(d_head, start + seq).to(default_device())
+        x = randn(batch, heads, seq, d_head, seed=seed)
+        return Case(name, (noncontiguous(x) if noncontig else x, rope.cos[start:], rope.sin[start:]),
+                    dims=("batch", "heads", "seq", "d_head"))
+
+    cases = [case("batch=2, heads=3, seq=5, d_head=8", 2, 3, 5, 8, 0, seed=0),
+             case("d_head=2 (one pair)", 1, 2, 4, 2, 0, seed=1),
+             case("one token at position 9 (seq=1)", 2, 2, 1, 6, 9, seed=2),
+             case("positions 3..10, d_head=16", 1, 1, 8, 16, 3, seed=3),
+             case("non-contiguous x", 2, 2, 3, 4, 0, seed=4, noncontig=True)]
+    run_check("check_apply_rope", fn, _rope_interleaved, cases, oracles={"complex multiplication": _rope_complex},
+              grad=True, hint="pairs are (x[..., 0::2], x[..., 1::2]); rotate by (cos, sin) and interleave back with "
+                              "torch.stack([...], dim=-1).flatten(-2).")
+
+
+def check_top_p_filter(fn) -> None:
+    "Check `fn(logits, top_p)` against `top_p_filter`."
+    dims = ("batch", "vocab")
+    cases = [
+        Case("batch=3, vocab=10, p=0.9", (randn(3, 10, seed=0, scale=2.0), 0.9), dims=dims),
+        Case("p=0.5", (randn(4, 8, seed=1, scale=2.0), 0.5), dims=dims,
+             hint="keep the token whose probability crosses p: the kept mass must reach p."),
+        Case("one dominant token, p=0.3", (torch.tensor([[5.0, 1.0, 0.0, -1.0]], device=default_device()), 0.3),
+             dims=dims, hint="the most likely token is always kept, even when its probability alone exceeds p."),
+        Case("p=1.0 keeps everything", (randn(2, 6, seed=2), 1.0), dims=dims),
+        Case("logits (batch=2, seq=3, vocab=7), p=0.8", (randn(2, 3, 7, seed=3, scale=2.0), 0.8),
+             dims=("batch", "seq", "vocab")),
+        Case("non-contiguous, p=0.7", (noncontiguous(randn(3, 9, seed=4, scale=2.0)), 0.7), dims=dims),
+    ]
+    run_check("check_top_p_filter", fn, top_p_filter, cases,
+              hint="sort descending, cumulative softmax; drop a token when the mass ranked above it is already >= p; "
+                   "scatter back to vocabulary order.")

@@ -1,0 +1,120 @@
+"Mutation tests for lesson 05's checks: each accepts the reference and rejects plausible mistakes and the stub."
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mlre_lab import transformer as T
+from mlre_lab.checking import CheckFailed, TaskNotImplemented
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("exercise stub")
+
+
+def rope(pairs="interleaved", sign=1.0, swap=False, interleave_back=True):
+    def fn(x, cos, sin):
+        c, s = (sin, cos) if swap else (cos, sin)
+        s = sign * s
+        a, b = (x[..., 0::2], x[..., 1::2]) if pairs == "interleaved" else x.chunk(2, dim=-1)
+        ra, rb = a * c - b * s, a * s + b * c
+        return torch.stack([ra, rb], -1).flatten(-2) if interleave_back else torch.cat([ra, rb], -1)
+    return fn
+
+
+def top_p(drop_rule="exclusive", sort=True, on_logits=False):
+    def fn(logits, p):
+        if sort:
+            vals, order = logits.sort(dim=-1, descending=True)
+        else:
+            vals, order = logits, torch.arange(logits.size(-1), device=logits.device).expand_as(logits)
+        mass = vals if on_logits else vals.softmax(-1)
+        cum = mass.cumsum(-1)
+        drop = (cum - mass) >= p if drop_rule == "exclusive" else cum > p
+        return logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
+    return fn
+
+
+def swiglu(act=F.silu, swap=False):
+    def fn(x, w_gate, w_up, w_down):
+        g, u = x @ w_gate.T, x @ w_up.T
+        if swap:
+            g, u = u, g
+        return (act(g) * u) @ w_down.T
+    return fn
+
+
+# check name -> (check, reference, {mutant name: mutant})
+CHECKS = {
+    "rms_norm": (T.check_rms_norm, T._rms_norm_reference, {
+        "subtracts the mean (LayerNorm without bias)":
+            lambda x, w, eps=1e-5: F.layer_norm(x, x.shape[-1:], eps=eps) * w,
+        "eps outside the square root": lambda x, w, eps=1e-5: x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * w,
+        "no weight": lambda x, w, eps=1e-5: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps),
+        "divides by the L2 norm, not the RMS": lambda x, w, eps=1e-5: x / (x.norm(dim=-1, keepdim=True) + eps) * w,
+        "mean over the sequence, not the features":
+            lambda x, w, eps=1e-5: x * torch.rsqrt(x.pow(2).mean(-2, keepdim=True) + eps) * w,
+    }),
+    "gelu_tanh": (T.check_gelu_tanh, T.gelu_tanh, {
+        "exact (erf) GELU": T.gelu,
+        "no cubic term": lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)),
+        "sqrt(2 pi) instead of sqrt(2 / pi)":
+            lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 * math.pi) * (x + 0.044715 * x**3))),
+        "sigmoid approximation": lambda x: x * torch.sigmoid(1.702 * x),
+    }),
+    "swiglu": (T.check_swiglu, T._swiglu_reference, {
+        "gate and up swapped": swiglu(swap=True),
+        "sigmoid instead of silu": swiglu(act=torch.sigmoid),
+        "GELU instead of silu": swiglu(act=F.gelu),
+        "weights not transposed": lambda x, w_gate, w_up, w_down: (F.silu(x @ w_gate) * (x @ w_up)) @ w_down,
+    }),
+    "apply_rope": (T.check_apply_rope, T._rope_interleaved, {
+        "RoPE on the wrong pairs (half-split)": rope(pairs="half"),
+        "rotation reversed (sin sign)": rope(sign=-1.0),
+        "cos and sin swapped": rope(swap=True),
+        "halves concatenated instead of re-interleaved": rope(interleave_back=False),
+    }),
+    "top_p_filter": (T.check_top_p_filter, T.top_p_filter, {
+        "drops the token that crosses p": top_p(drop_rule="inclusive"),
+        "cumulative mass in vocabulary order (no sort)": top_p(sort=False),
+        "cumulative sum of logits, not probabilities": top_p(on_logits=True),
+        "returns probabilities": lambda logits, p: T.top_p_filter(logits, p).softmax(-1),
+    }),
+}
+MUTANTS = [(check, mutant) for check, (_, _, mutants) in CHECKS.items() for mutant in mutants]
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_reference_passes(check, capsys):
+    run, reference, _ = CHECKS[check]
+    run(reference)
+    assert capsys.readouterr().out.startswith(f"PASS check_{check}: ")
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_stub_rejected(check):
+    with pytest.raises(TaskNotImplemented):
+        CHECKS[check][0](stub)
+
+
+@pytest.mark.parametrize("check,mutant", MUTANTS)
+def test_mutant_rejected(check, mutant):
+    run, _, mutants = CHECKS[check]
+    with pytest.raises(CheckFailed) as info:
+        run(mutants[mutant])
+    assert not isinstance(info.value, TaskNotImplemented)
+    assert "Hint: " in str(info.value).splitlines()[-1]
+
+
+def test_eps_mistake_is_caught_by_the_tiny_activation_case():
+    with pytest.raises(CheckFailed) as info:
+        T.check_rms_norm(CHECKS["rms_norm"][2]["eps outside the square root"])
+    assert "tiny activations" in str(info.value) and "eps goes inside the square root" in str(info.value)
+
+
+def test_crossing_token_mistake_reports_the_dropped_token():
+    with pytest.raises(CheckFailed) as info:
+        T.check_top_p_filter(CHECKS["top_p_filter"][2]["drops the token that crosses p"])
+    msg = str(info.value)
+    assert "output has infinity at index (batch=" in msg and "mass ranked above it is already >= p" in msg
