@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 
 # %% auto #0
-__all__ = ['BEGIN', 'END', 'META_FORMAT', 'ExerciseFormatError', 'Task', 'parse_tasks', 'stub_source', 'build_exercise', 'render',
-           'build_all', 'exercises_cli']
+__all__ = ['BEGIN', 'END', 'META_FORMAT', 'ExerciseFormatError', 'Task', 'parse_tasks', 'read_tasks', 'stub_source',
+           'build_exercise', 'render', 'build_all', 'exercises_cli']
 
 # %% ../nbs/81_exercises.ipynb #c005
 BEGIN = "### BEGIN SOLUTION"
@@ -99,6 +99,11 @@ def parse_tasks(nb: nbformat.NotebookNode, name: str = "notebook") -> list[Task]
         stop = next((i for i in range(start + 1, limit) if _ends_section(nb.cells[i])), limit)
         tasks.append(Task(number, title, *meta, start=start, stop=stop))
     return tasks
+
+
+def read_tasks(path: Path | str) -> list[Task]:
+    "The tasks of the notebook file at `path`."
+    return parse_tasks(nbformat.read(path, as_version=4), str(path))
 
 # %% ../nbs/81_exercises.ipynb #c011
 def _is_marker(line: str, marker: str) -> bool:
@@ -219,7 +224,8 @@ def exercises_cli(argv: list[str]) -> int:
     parser.add_argument("action", choices=["build"], help="what to do (only 'build' for now)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 naming each exercise that differs from what build would write")
-    parser.add_argument("--solutions", type=Path, default=Path("solutions"), help="solution notebooks (default: solutions)")
+    parser.add_argument("--solutions", type=Path, default=Path("solutions"),
+                        help="solution notebooks (default: solutions)")
     parser.add_argument("--out", type=Path, default=Path("exercises"), help="exercise notebooks (default: exercises)")
     args = parser.parse_args(argv)
     try:
@@ -236,7 +242,8 @@ def exercises_cli(argv: list[str]) -> int:
         if problems:
             print("Run `mlre exercises build` to regenerate exercises/ (and remove the extra files).")
             return 1
-        print(f"exercises/ is up to date with {args.solutions} ({len(list(args.solutions.glob('*.ipynb')))} notebooks).")
+        count = len(list(args.solutions.glob("*.ipynb")))
+        print(f"{args.out} is up to date with {args.solutions} ({count} notebooks).")
         return 0
     for path in report["written"]:
         print(f"wrote {path}")

@@ -378,8 +378,7 @@ def format_result(result: NotebookResult) -> str:
     rows = [f"{result.notebook}", f"  {'task':<4}  {'points':>6}  {'status':<6}  feedback"]
     for t in result.tasks:
         status = "pass" if t.passed else "FAIL"
-        rows.append(f"  {t.number:<4}  {f'{t.points}/{t.max_points}':>6}  {status:<6}  {t.number}. {t.title}: "
-                    f"{_first(t.feedback)}")
+        rows.append(f"  {t.number:<4}  {f'{t.points}/{t.max_points}':>6}  {status:<6}  {t.title}: {_first(t.feedback)}")
     passed = sum(t.passed for t in result.tasks)
     rows.append(f"  total {result.score}/{result.max_score} points, {passed} of {len(result.tasks)} tasks passed, "
                 f"in {result.seconds:.1f} s (grading overhead {result.overhead_seconds:.1f} s)")
@@ -395,7 +394,8 @@ def grade_cli(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds each cell may run (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--memory", type=float, default=None, metavar="GB",
-                        help=f"the kernel's memory limit in GiB (default ${MEMORY_ENV} or {DEFAULT_MEMORY_GB:g}; 0: none)")
+                        help=f"the kernel's memory limit in GiB (default ${MEMORY_ENV} or {DEFAULT_MEMORY_GB:g}; "
+                             "0: none)")
     parser.add_argument("--db", type=Path, default=None, help="progress database (default: see mlre progress --help)")
     parser.add_argument("--no-record", action="store_true", help="do not record the results in the progress store")
     parser.add_argument("--solutions", type=Path, default=Path("solutions"),

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nbformat
 from platformdirs import user_data_dir
 
-from .exercises import Task, parse_tasks
+from .exercises import Task, read_tasks
 from .roadmap import ROADMAP, Day
 
 # %% auto #0
@@ -166,7 +165,7 @@ def day_statuses(db: Path | str | None = None, root: Path | str | None = None) -
             statuses.append(DayStatus(d, "done" if d.day in marked else "todo", []))
             continue
         if d.exercise not in shares:
-            every = parse_tasks(nbformat.read(exercise, as_version=4), str(exercise))
+            every = read_tasks(exercise)
             days = [x for x in ROADMAP if x.exercise == d.exercise]
             shares[d.exercise] = [every, *_split(every, len(days))]
         tasks = shares[d.exercise].pop(1)
