@@ -26,8 +26,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 # %% auto #0
-__all__ = ['option', 'ConfigError', 'ModelConfig', 'DataConfig', 'OptimConfig', 'TrainConfig', 'Config', 'config_from_dict',
-           'config_to_dict', 'parse_override', 'load_config', 'to_toml', 'describe_config']
+__all__ = ['option', 'ConfigError', 'check_value', 'ModelConfig', 'DataConfig', 'OptimConfig', 'TrainConfig', 'Config',
+           'config_from_dict', 'config_to_dict', 'parse_override', 'load_config', 'to_toml', 'describe_config']
 
 # %% ../nbs/07a_config.ipynb #c005
 def option(default, help: str, lo=None, hi=None, choices=None):
@@ -43,7 +43,7 @@ def _type_name(tp) -> str:
     return " or ".join("None" if t is type(None) else t.__name__ for t in typing.get_args(tp)) or tp.__name__
 
 
-def _check_value(key: str, value, tp, meta: dict):
+def check_value(key: str, value, tp, meta: dict):
     "`value` converted to type `tp`, or a ConfigError naming `key`."
     allowed = typing.get_args(tp) if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union else (tp,)
     if value is None and type(None) in allowed:
@@ -72,7 +72,7 @@ class _Section:
         problems = []
         for f in dataclasses.fields(self):
             try:
-                object.__setattr__(self, f.name, _check_value(f"{self._name}.{f.name}", getattr(self, f.name),
+                object.__setattr__(self, f.name, check_value(f"{self._name}.{f.name}", getattr(self, f.name),
                                                               hints[f.name], f.metadata))
             except ConfigError as e:
                 problems.append(str(e))

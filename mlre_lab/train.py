@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import difflib
 import json
 import math
 import os
 import socket
 import sys
+import tempfile
 import time
+import typing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from unittest import mock
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from .checking import Check, randint
 from .checkpoint import atomic_write_bytes, latest_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import Config, ConfigError, OptimConfig, load_config, to_toml
+from .config import Config, ConfigError, OptimConfig, check_value, load_config, to_toml
 from .core import default_device, environment, seed_everything
 from .data import TokenData, prepare_data
 from .tokenizer import CharTokenizer
@@ -35,7 +41,9 @@ from .transformer import GPT, GPTConfig
 # %% auto #0
 __all__ = ['DTYPES', 'configure_optimizer', 'lr_at', 'WarmupCosine', 'autocast', 'grad_scaler', 'lm_loss', 'train_step',
            'evaluate', 'sample_text', 'Dist', 'init_distributed', 'resolve_device', 'Run', 'Hook', 'MetricsFile',
-           'TensorBoard', 'ProgressBar', 'build_model', 'train', 'train_cli', 'runs_cli', 'sample_cli']
+           'TensorBoard', 'ProgressBar', 'build_model', 'train', 'train_cli', 'runs_cli', 'sample_cli',
+           'check_lr_schedule', 'check_accumulate', 'check_atomic_write', 'ExampleSection', 'section_problems',
+           'check_section_problems']
 
 # %% ../nbs/07_experiments.ipynb #c006
 def configure_optimizer(model: torch.nn.Module, config: OptimConfig, device: torch.device) -> torch.optim.AdamW:
@@ -547,3 +555,181 @@ def sample_cli(argv: list[str]) -> int:
     print(sample_text(model, tokenizer, args.prompt, args.max_new_tokens, device, args.seed, args.temperature,
                       args.top_k))
     return 0
+
+# %% ../nbs/07_experiments.ipynb #c038
+def check_lr_schedule(fn) -> None:
+    "Check `fn(step, lr, min_lr, warmup_steps, max_steps)` against `lr_at` at and around every boundary."
+    check = Check("check_lr_schedule", hint="warmup: lr·(step+1)/warmup; then cosine from lr to min_lr over "
+                  "[warmup, max_steps); min_lr from max_steps on.")
+    settings = [(1.0, 0.1, 10, 100, [0, 1, 5, 9, 10, 11, 30, 55, 98, 99, 100, 101, 1000]),
+                (3e-4, 3e-5, 0, 20, list(range(22))),
+                (1e-3, 0.0, 5, 5, list(range(8))),
+                (2.0, 2.0, 3, 10, list(range(12)))]
+    for lr, min_lr, warmup, max_steps, steps in settings:
+        with check.case(f"lr={lr}, min_lr={min_lr}, warmup_steps={warmup}, max_steps={max_steps}"):
+            for step in steps:
+                out = check.call(fn, step, lr, min_lr, warmup, max_steps)
+                expected = lr_at(step, lr, min_lr, warmup, max_steps)
+                if not isinstance(out, (int, float)) or isinstance(out, bool) or not math.isclose(
+                        out, expected, rel_tol=1e-9, abs_tol=1e-15):
+                    phase = ("warmup" if step < warmup else "after max_steps" if step >= max_steps else "cosine decay")
+                    check.fail(f"at step {step} ({phase}) the rate is {out!r}, expected {expected!r}")
+    check.passed()
+
+
+def check_accumulate(fn) -> None:
+    "Check `fn(model, x, y, k)`: gradients (left in `.grad`) and returned loss equal one full-batch backward."
+    check = Check("check_accumulate", hint="each micro-batch's loss is a mean over its own sequences: divide it "
+                  "by k before backward, and do not zero the gradients between micro-batches.")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, d_model=16))
+    device = default_device()
+    model.to(device)
+    for batch, seq, k in [(12, 8, 3), (12, 8, 1), (8, 5, 8), (6, 8, 2)]:
+        with check.case(f"batch={batch}, seq={seq}, k={k}"):
+            x = randint(0, 13, batch, seq, seed=batch * seq + k, device=device)
+            y = randint(0, 13, batch, seq, seed=batch * seq + k + 1, device=device)
+            model.zero_grad(set_to_none=True)
+            expected_loss = lm_loss(model(x), y)
+            expected_loss.backward()
+            expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+            model.zero_grad(set_to_none=True)
+            loss = check.call(fn, model, x, y, k)
+            check.compare(torch.as_tensor(float(loss)), torch.as_tensor(expected_loss.item()), "returned loss",
+                          tol=(1e-5, 1e-6))
+            for name, p in model.named_parameters():
+                if p.grad is None:
+                    check.fail(f"parameter {name} has no gradient after your function ran")
+                check.compare(p.grad, expected[name], f"gradient of {name}", tol=(1e-4, 1e-6))
+    check.passed()
+
+
+def check_atomic_write(fn) -> None:
+    "Check `fn(path, data)`: content, temporary file beside the target, fsync before the rename, and crash safety."
+    check = Check("check_atomic_write", hint="write a temporary file in the target's directory, flush and "
+                  "os.fsync it, then os.replace it over the target.")
+    real_replace, real_rename, real_fsync = os.replace, os.rename, os.fsync
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "ckpt.bin"
+        events = []
+
+        def spy_replace(src, dst, *a, **k):
+            events.append(("rename", Path(src), Path(dst)))
+            return real_replace(src, dst, *a, **k)
+
+        def spy_rename(src, dst, *a, **k):
+            events.append(("rename", Path(src), Path(dst)))
+            return real_rename(src, dst, *a, **k)
+
+        def spy_fsync(fd):
+            events.append(("fsync",))
+            return real_fsync(fd)
+
+        for name, old in [("a new file", None), ("over an existing file", b"old" * 1000)]:
+            with check.case(name):
+                if old is not None:
+                    target.write_bytes(old)
+                data = os.urandom(5000)
+                events.clear()
+                with mock.patch("os.replace", spy_replace), mock.patch("os.rename", spy_rename), \
+                        mock.patch("os.fsync", spy_fsync):
+                    check.call(fn, target, data)
+                if not target.exists() or target.read_bytes() != data:
+                    check.fail(f"{target.name} does not hold the bytes written")
+                renames = [e for e in events if e[0] == "rename"]
+                if not renames or renames[-1][2].resolve() != target.resolve():
+                    check.fail("the target was written in place: nothing was renamed onto it, so a crash "
+                               "mid-write leaves a truncated file")
+                src = renames[-1][1]
+                if src.resolve().parent != target.resolve().parent:
+                    check.fail(f"the temporary file {src} is not in the target's directory; a rename across "
+                               "filesystems is a copy, and not atomic")
+                if ("fsync",) not in events[:events.index(renames[-1])]:
+                    check.fail("the temporary file was not fsynced before the rename: after a power cut the "
+                               "rename can be on disk while the data is not")
+                leftovers = sorted(p.name for p in Path(tmp).iterdir() if p != target)
+                if leftovers:
+                    check.fail(f"files left behind next to the target: {leftovers}")
+        with check.case("a crash just before the rename"):
+            target.write_bytes(b"the previous checkpoint")
+
+            def crash(*args, **kwargs):
+                raise OSError("simulated crash before the rename")
+
+            with mock.patch("os.replace", crash), mock.patch("os.rename", crash):
+                try:
+                    fn(target, b"new data that never arrives")
+                except OSError:
+                    pass
+            if target.read_bytes() != b"the previous checkpoint":
+                check.fail("after a crash before the rename, the target no longer holds its previous content")
+            leftovers = sorted(p.name for p in Path(tmp).iterdir() if p != target)
+            if leftovers:
+                check.fail(f"after the failed write, temporary files are left behind: {leftovers}",
+                           hint="remove the temporary file when anything fails (try/finally).")
+    check.passed()
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleSection:
+    "The config section the exercise validates against."
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    fused: bool = True
+    name: str = "adamw"
+
+
+def section_problems(values: dict, cls) -> list[str]:
+    "Reference: a message per unknown key (with a did-you-mean) and per value of the wrong type, naming both."
+    fields = [f.name for f in dataclasses.fields(cls)]
+    hints = typing.get_type_hints(cls)
+    problems = []
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+            problems.append(f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                                      f"; valid keys: {', '.join(fields)}"))
+            continue
+        try:
+            check_value(key, value, hints[key], {})
+        except ConfigError as e:
+            problems.append(str(e))
+    return problems
+
+
+def check_section_problems(fn) -> None:
+    "Check `fn(values, cls)`: one message per problem, naming the key, the value and any close valid key."
+    check = Check("check_section_problems", hint="for each key: not a field -> difflib.get_close_matches against "
+                  "the field names; a field -> isinstance against its type (an int is a float, a bool is no int).")
+    cases = [("a valid section", {"lr": 0.1, "warmup_steps": 5, "fused": False, "name": "sgd"}, []),
+             ("an int where a float is expected", {"lr": 1}, []),
+             ("a typo", {"warmup_step": 10}, [("warmup_step", None, "warmup_steps")]),
+             ("two typos and a valid key", {"lr": 0.1, "weight_decai": 0.0, "fusd": True},
+              [("weight_decai", None, "weight_decay"), ("fusd", None, "fused")]),
+             ("nothing close", {"momentum": 0.9}, [("momentum", None, None)]),
+             ("a string for an int", {"warmup_steps": "100"}, [("warmup_steps", "'100'", None)]),
+             ("a bool for an int", {"warmup_steps": True}, [("warmup_steps", "True", None)]),
+             ("an int for a bool", {"fused": 1}, [("fused", "1", None)]),
+             ("a float for an int", {"warmup_steps": 2.5}, [("warmup_steps", "2.5", None)]),
+             ("everything at once", {"lr": "fast", "nme": "adam", "fused": "yes"},
+              [("lr", "'fast'", None), ("nme", None, "name"), ("fused", "'yes'", None)])]
+    for name, values, expected in cases:
+        with check.case(f"{name}: {values}"):
+            out = check.call(fn, dict(values), ExampleSection)
+            if not isinstance(out, list) or not all(isinstance(m, str) for m in out):
+                check.fail(f"returned {out!r}, expected a list of messages (strings)")
+            if len(out) != len(expected):
+                check.fail(f"returned {len(out)} message(s) {out}, expected {len(expected)}: one per problem")
+            for key, value, suggestion in expected:
+                about = [m for m in out if repr(key) in m or f" {key} " in f" {m} "]
+                if not about:
+                    check.fail(f"no message names the key {key!r}: {out}")
+                if value is not None and not any(value in m for m in about):
+                    check.fail(f"the message about {key!r} does not show the value {value}: {about}")
+                if suggestion is not None and not any(repr(suggestion) in m for m in about):
+                    check.fail(f"the message about {key!r} does not suggest {suggestion!r}: {about}")
+                if suggestion is None and value is None and any("did you mean" in m for m in about):
+                    check.fail(f"{key!r} is close to no field, yet the message suggests one: {about}",
+                               hint="get_close_matches with cutoff=0.6 returns [] when nothing is close.")
+    check.passed()
