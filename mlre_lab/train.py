@@ -330,6 +330,9 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     ddp, device = init_distributed(device)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls on tensor cores, as nanoGPT does
+        torch.backends.cudnn.allow_tf32 = True
     seed_everything(tc.seed)
     amp = lambda: autocast(device, tc.dtype)
     amp()  # fail now, not mid-run, if the dtype does not suit the device
