@@ -426,7 +426,7 @@ def python_docs_text(max_chars: int = 130_000) -> str:
     from pydoc_data.topics import topics
     return "".join(topics[name] for name in sorted(topics))[:max_chars]
 
-# %% ../nbs/06_tokenization.ipynb #c051
+# %% ../nbs/06_tokenization.ipynb #c053
 def _show(value, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
