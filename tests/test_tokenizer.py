@@ -1,6 +1,7 @@
 """Tokenizers: round trips on arbitrary Unicode, streaming equals whole-text encoding, GPT-2's file format and its
 encoding algorithm, and clear errors on bad input."""
 import json
+from collections import Counter
 
 import pytest
 import regex
@@ -11,7 +12,9 @@ from mlre_lab.tokenizer import (
     BPETokenizer,
     CharTokenizer,
     TokenizerError,
+    _reference_bpe_step,
     bytes_to_unicode,
+    pretokenize,
     python_docs_text,
     train_bpe,
 )
@@ -69,6 +72,18 @@ def test_char_save_load(tmp_path):
     (tmp_path / "t.json").write_text(json.dumps({"chars": []}))
     with pytest.raises(TokenizerError, match="expected a JSON object with keys"):
         CharTokenizer.load(tmp_path / "t.json")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="aab bc'\n1é", max_size=60), st.integers(0, 30))
+def test_incremental_training_equals_the_textbook_loop(text, n_merges):
+    # The textbook loop recounts every pair of every word for each merge; train_bpe only updates what changed.
+    words = dict(Counter(tuple(bytes([b]) for b in w.encode()) for w in pretokenize(text)))
+    expected = []
+    while len(expected) < n_merges and any(len(w) > 1 for w in words):
+        pair, words = _reference_bpe_step(words)
+        expected.append(pair)
+    assert train_bpe(text, 256 + n_merges)[1] == expected
 
 
 def test_training_is_deterministic_and_sized():
