@@ -2,6 +2,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from mlre_lab.attention import (
@@ -108,3 +110,16 @@ def test_bad_configuration_and_shapes():
         MultiHeadAttention(32, 4, impl="flash")
     with pytest.raises(ShapeError, match="v: dimension 'seq_k'"):
         scaled_dot_product_attention(torch.randn(1, 3, 4), torch.randn(1, 5, 4), torch.randn(1, 6, 4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.sampled_from([1, 2, 4, 8]), st.integers(0, 2**16))
+def test_property_keys_and_values_permuted_together_change_nothing(batch, seq_q, seq_k, d_head, seed):
+    "Without a mask, attention is a set operation over the keys: permuting keys and values together is invisible."
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(batch, 2, s, d_head, generator=g, dtype=torch.float64) for s in (seq_q, seq_k, seq_k))
+    perm = torch.randperm(seq_k, generator=g)
+    out = scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k[:, :, perm], v[:, :, perm]), out)
+    weights = attention_weights(q, k)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(batch, 2, seq_q, dtype=torch.float64))
