@@ -176,3 +176,33 @@ def test_memory_limit_settings(monkeypatch):
         memory_limit_bytes()
     argv = kernel_argv(2**30)
     assert argv[3:5] == ["-f", "{connection_file}"] and str(2**30) in argv[2]
+
+
+def test_the_library_checks_surface_nan_shape_and_dtype_mistakes(tmp_path):
+    # The real check from the library, on four versions of softmax: three mistakes and a right answer.
+    setup = "import torch\nfrom mlre_lab.autograd import check_softmax"
+    nb = notebook(
+        task(1, "wrong dimension", "def s1(x, dim=-1):\n    return torch.softmax(x, 0)", "check_softmax(s1)"),
+        task(2, "no max subtraction", "def s2(x, dim=-1):\n    e = x.exp()\n    return e / e.sum(dim, keepdim=True)",
+             "check_softmax(s2)"),
+        task(3, "float64", "def s3(x, dim=-1):\n    return torch.softmax(x.double(), dim)", "check_softmax(s3)"),
+        task(4, "right", "def s4(x, dim=-1):\n    return torch.softmax(x, dim)", "check_softmax(s4)"),
+        setup=setup)
+    result = grade_notebook(write(tmp_path, nb), timeout=60)
+    tasks = by_number(result)
+    assert [t.passed for t in result.tasks] == [False, False, False, True]
+    assert all(tasks[n].feedback.startswith("check_softmax failed") for n in (1, 2, 3))
+    assert "nan" in tasks[2].feedback.lower() or "inf" in tasks[2].feedback.lower()
+    assert "float64" in tasks[3].feedback
+    assert tasks[4].feedback.startswith("PASS check_softmax")
+
+
+def test_grade_all_grades_the_exercises_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert grade_cli(["--all", "--no-record"]) == 2
+    assert "no exercises/ folder" in capsys.readouterr().err
+    (tmp_path / "exercises").mkdir()
+    nb = notebook(task(1, "double", "def double(x):\n    return 2 * x", "check_double(double)"))
+    write(tmp_path / "exercises", nb, "01_double.ipynb")
+    assert grade_cli(["--all", "--no-record"]) == 0
+    assert "exercises/01_double.ipynb" in capsys.readouterr().out
