@@ -5,7 +5,7 @@ import pytest
 
 from mlre_lab.exercises import ExerciseFormatError, build_all, build_exercise, exercises_cli, parse_tasks
 
-from .conftest import BIN, run
+from .conftest import BIN, ROOT, run
 
 
 def md(text):
@@ -177,3 +177,9 @@ def test_the_mlre_command_defaults_to_solutions_and_exercises_in_the_current_fol
     assert out.returncode == 0 and "wrote exercises/01_tensors.ipynb" in out.stdout, out.stdout + out.stderr
     out = run([str(BIN / "mlre"), "exercises", "build", "--check"], cwd=lab)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_committed_exercises_are_what_the_generator_produces(capsys):
+    # The suite's `mlre exercises build --check`: exercises/ must be regenerated whenever solutions/ change.
+    code = exercises_cli(["build", "--check", "--solutions", str(ROOT / "solutions"), "--out", str(ROOT / "exercises")])
+    assert code == 0, capsys.readouterr().out
