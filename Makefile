@@ -11,7 +11,7 @@ PORT ?= 8888
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 TOKEN ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(24))' 2>/dev/null)
 
-.PHONY: lab test install lint docs export clean-nbs gpu-check clean help
+.PHONY: lab test install lint docs export clean-nbs gpu-check gpu-wheels clean help
 
 help:
 	@echo "make lab    install (first time only) and start JupyterLab on 127.0.0.1 at nbs/index.ipynb"
@@ -57,8 +57,13 @@ docs: $(STAMP)
 	@command -v quarto >/dev/null 2>&1 || { echo "make docs needs Quarto: install it from https://quarto.org/docs/get-started/ and run make docs again."; exit 1; }
 	$(BIN)/nbdev-docs
 
+# On a GPU machine: every solution notebook and the checks' tests with MLRE_DEVICE=cuda. A machine without
+# Jupyter or internet gets the wheels it lacks from wheels/, filled beforehand by `make gpu-wheels`.
 gpu-check:
 	bash scripts/gpu-check.sh
+
+gpu-wheels:
+	bash scripts/fetch-gpu-wheels.sh
 
 clean:
 	rm -rf $(VENV) _proc _docs .pytest_cache

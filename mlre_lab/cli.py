@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # %% auto #0
@@ -46,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command not in COMMANDS:
         parser.error(f"unknown command {args.command!r}. Choose from: {', '.join(COMMANDS)}.")
     module, func = COMMANDS[args.command][0].split(":")
-    return getattr(importlib.import_module(module), func)(args.args) or 0
+    try:
+        code = getattr(importlib.import_module(module), func)(args.args) or 0
+        sys.stdout.flush()  # meet a closed pipe here rather than at interpreter exit
+        return code
+    except BrokenPipeError:  # `mlre progress | head`: the reader stopped early, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 # %% ../nbs/90_cli.ipynb #c007
 KERNEL_NAME = "mlre-lab"

@@ -241,6 +241,8 @@ def exercises_cli(argv: list[str]) -> int:
             print(f"{path} {what}")
         if problems:
             print("Run `mlre exercises build` to regenerate exercises/ (and remove the extra files).")
+            print("If you solved exercises in place, keep your copies in work/ (git-ignored), e.g. "
+                  "`cp exercises/01_tensors.ipynb work/`, then `git checkout exercises/` restores the originals.")
             return 1
         count = len(list(args.solutions.glob("*.ipynb")))
         print(f"{args.out} is up to date with {args.solutions} ({count} notebooks).")

@@ -10,14 +10,14 @@
 #
 # Variables: PYTHON (default python3), MLRE_DEVICE (default cuda), WHEELS (default wheels), GPU_CHECK_SITE (where
 # wheels are installed, default /tmp/mlre-gpu-site), GPU_CHECK_TESTS (test files to run after nbval; default
-# tests/test_checking.py; empty for none).
+# tests/test_checking.py and the checks' mutation tests; empty for none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 export MLRE_DEVICE=${MLRE_DEVICE:-cuda}
 WHEELS=${WHEELS:-wheels}
 SITE=${GPU_CHECK_SITE:-/tmp/mlre-gpu-site}
-TESTS=${GPU_CHECK_TESTS-tests/test_checking.py}
+TESTS=${GPU_CHECK_TESTS-tests/test_checking.py tests/test_checks_*.py}
 
 echo "== gpu-check: $("$PYTHON" -V 2>&1) at $(command -v "$PYTHON"), MLRE_DEVICE=$MLRE_DEVICE"
 
