@@ -167,8 +167,10 @@ def corpus_fingerprint(docs: list[Document]) -> str:
 
 def default_cache_dir() -> Path:
     "Where tokenized corpora are cached: `$MLRE_CACHE_DIR`, else the user's cache directory for mlre-lab."
+    if os.environ.get("MLRE_CACHE_DIR"):
+        return Path(os.environ["MLRE_CACHE_DIR"]) / "tokens"
     from platformdirs import user_cache_dir
-    return Path(os.environ.get("MLRE_CACHE_DIR") or user_cache_dir("mlre-lab")) / "tokens"
+    return Path(user_cache_dir("mlre-lab")) / "tokens"
 
 
 def cached_tokens(docs: list[Document], tokenizer, key: str, cache_dir: Path, split: str) -> np.ndarray:
