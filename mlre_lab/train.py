@@ -498,7 +498,11 @@ def train_cli(argv: list[str]) -> int:
         if dist.is_initialized():
             dist.barrier()  # every rank has checked before rank 0 creates the run
     start = time.perf_counter()
-    result = train(config, run.path, resume=bool(args.resume))
+    try:
+        result = train(config, run.path, resume=bool(args.resume))
+    except KeyboardInterrupt:
+        print(f"\nmlre train: interrupted; continue with: mlre train --resume {run.path}", file=sys.stderr)
+        return 130
     if ddp.is_main:
         print(f"run {run.path}: {result['step']} steps in {time.perf_counter() - start:.0f} s, "
               f"best validation loss {result['best_val_loss']:.4f}")
