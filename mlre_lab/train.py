@@ -370,8 +370,10 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
             run.truncate_metrics(step if found else -1)
         else:
             atomic_write_bytes(run.path / "config.toml", to_toml(config).encode())
-            run.write_json("data.json", data.record)
-            data.tokenizer.save(run.path / "tokenizer.json")
+        # rewritten on resume too: they follow from the config, and a kill may have cut the first writes short
+        run.write_json("data.json", data.record)
+        data.tokenizer.save(run.path / "tokenizer.json.tmp")
+        os.replace(run.path / "tokenizer.json.tmp", run.path / "tokenizer.json")
         run.write_json(f"environment-resume-{step}.json" if step else "environment.json", environment())
         run.set_status("running", step=step, max_steps=tc.max_steps)
         hooks = [MetricsFile(run), TensorBoard(run, step), *hooks]
