@@ -72,7 +72,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> dict:
     if deterministic:
         # cuBLAS is deterministic only with a fixed workspace; it reads this when CUDA initialises.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic)
+    if deterministic or torch.are_deterministic_algorithms_enabled():
+        # only when it changes something: the call imports torch's compiler stack, seconds of start-up
+        torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
     return {
