@@ -21,8 +21,9 @@ from .shapes import check_shapes
 
 # %% auto #0
 __all__ = ['ATTN_IMPLS', 'causal_mask', 'padding_mask', 'attention_weights', 'scaled_dot_product_attention', 'repeat_kv',
-           'KVCache', 'MultiHeadAttention', 'plot_attention', 'attention_explorer', 'check_masked_attention_weights',
-           'check_attention', 'check_cached_causal_mask', 'check_multi_head_attention']
+           'KVCache', 'fused_attention', 'MultiHeadAttention', 'plot_attention', 'attention_explorer',
+           'check_masked_attention_weights', 'check_attention', 'check_cached_causal_mask',
+           'check_multi_head_attention']
 
 # %% ../nbs/04_attention.ipynb #c006
 def causal_mask(seq_q: int, seq_k: int | None = None, device=None) -> torch.Tensor:
@@ -111,6 +112,19 @@ class KVCache:
 ATTN_IMPLS = ("sdpa", "manual")
 
 
+def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+                    dropout_p: float = 0.0, is_causal: bool = False) -> torch.Tensor:
+    """`F.scaled_dot_product_attention`, except that on a CPU half-precision inputs are computed in float32: there,
+    torch's bfloat16 flash-attention backward is over ten times slower than float32 (see benchmarks/), while the
+    matmuls around it gain from bfloat16. The result has the inputs' dtype."""
+    if q.device.type != "cpu" or q.dtype == torch.float32 or q.dtype == torch.float64:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
+    with torch.autocast("cpu", enabled=False):
+        y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout_p,
+                                           is_causal=is_causal)
+    return y.to(q.dtype)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention with grouped-query heads (`n_kv_head` key/value heads, `n_head` query heads), a fused
     query/key/value projection `c_attn`, an output projection `c_proj`, causal masking and an optional KV cache."""
@@ -160,7 +174,7 @@ class MultiHeadAttention(nn.Module):
             self.weights = attention_weights(q, k, mask, is_causal).detach()  # (batch, heads, seq, seq_k)
         dropout_p = self.dropout if self.training else 0.0
         if self.impl == "sdpa":
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
+            y = fused_attention(q, k, v, mask, dropout_p, is_causal)
         else:
             y = scaled_dot_product_attention(q, k, v, mask, is_causal, dropout_p)
         y = rearrange(y, "batch heads seq d_head -> batch seq (heads d_head)")
