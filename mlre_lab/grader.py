@@ -28,9 +28,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from .exercises import ExerciseFormatError, Task, parse_tasks
 
 # %% auto #0
-__all__ = ['MEMORY_ENV', 'DEFAULT_MEMORY_GB', 'DEFAULT_TIMEOUT', 'PASS_PREFIX', 'kernel_argv', 'CellRun', 'GradingKernel',
-           'is_check_cell', 'execute_notebook', 'TaskResult', 'summarise_error', 'score_task', 'NotebookResult',
-           'memory_limit_bytes', 'grade_notebook', 'format_result', 'grade_cli']
+__all__ = ['MEMORY_ENV', 'DEFAULT_MEMORY_GB', 'DEFAULT_TIMEOUT', 'PASS_PREFIX', 'MAX_OUTPUT_CHARS', 'kernel_argv', 'CellRun',
+           'GradingKernel', 'is_check_cell', 'execute_notebook', 'TaskResult', 'summarise_error', 'score_task',
+           'NotebookResult', 'memory_limit_bytes', 'grade_notebook', 'format_result', 'grade_cli']
 
 # %% ../nbs/82_grader.ipynb #c005
 MEMORY_ENV = "MLRE_GRADE_MEMORY_GB"
@@ -110,6 +110,22 @@ def _exit_description(code: int | None) -> str:
     return f"the kernel died: it exited with code {code} (os._exit or sys.exit in a library?)"
 
 
+MAX_OUTPUT_CHARS = 1_000_000  # printed text kept per cell: enough for any check, bounded for a print loop
+_CUT = "\n[the grader kept only the first {:,} characters this cell printed]"
+
+
+class _CappedClient(NotebookClient):
+    "nbclient, keeping at most `MAX_OUTPUT_CHARS` of a cell's printed text, so a print loop cannot exhaust memory."
+    printed = 0  # characters printed by the cell running now; `GradingKernel.run` resets it
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream":
+            self.printed += len(msg["content"]["text"])
+            if self.printed > MAX_OUTPUT_CHARS:
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
 class GradingKernel:
     "One fresh kernel at a time for notebook `nb`, run in folder `cwd`."
 
@@ -122,9 +138,9 @@ class GradingKernel:
 
     def start(self) -> None:
         km = AsyncKernelManager(kernel_name="mlre-grading", kernel_spec_manager=_GradingKernelSpecs(self.argv))
-        self.client = NotebookClient(self.nb, km=km, timeout=self.timeout, startup_timeout=self.startup_timeout,
-                                     allow_errors=True, interrupt_on_timeout=False, shutdown_kernel="immediate",
-                                     record_timing=True, log=_quiet)
+        self.client = _CappedClient(self.nb, km=km, timeout=self.timeout, startup_timeout=self.startup_timeout,
+                                   allow_errors=True, interrupt_on_timeout=False, shutdown_kernel="immediate",
+                                   record_timing=True, log=_quiet)
         self.client.start_new_kernel(cwd=str(self.cwd))
         self.client.start_new_kernel_client()
         self.starts += 1
@@ -153,6 +169,7 @@ class GradingKernel:
     def run(self, index: int) -> CellRun:
         "Execute cell `index`; never raises for anything the cell does."
         cell = self.nb.cells[index]
+        self.client.printed = 0
         try:
             self.client.execute_cell(cell, index)
         except CellTimeoutError:  # the learner's code ran for the whole timeout
@@ -163,6 +180,8 @@ class GradingKernel:
             return CellRun(index, "died", detail=f"the kernel stopped answering ({type(e).__name__}: {e})")
         stdout = "".join(o.get("text", "") for o in cell.outputs
                          if o.output_type == "stream" and o.get("name") == "stdout")
+        if self.client.printed > MAX_OUTPUT_CHARS:
+            stdout += _CUT.format(MAX_OUTPUT_CHARS)
         run = CellRun(index, "ok", stdout=stdout, seconds=_kernel_seconds(cell))
         for out in cell.outputs:
             if out.output_type == "error":
