@@ -8,7 +8,7 @@ import os
 import statistics
 import time
 
-from mlre_lab.tokenizer import BPETokenizer, python_docs_text
+from mlre_lab.text.tokenizer import BPETokenizer, python_docs_text
 
 
 def main() -> None:

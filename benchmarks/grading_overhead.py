@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from mlre_lab.grader import grade_notebook
+from mlre_lab.lab.grader import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "## Task {n}: task {n}\n\ndifficulty: 1 · importance: 2 · minutes: 5 · points: 1"

@@ -8,7 +8,7 @@ import time
 import torch
 
 from mlre_lab.core import default_device
-from mlre_lab.transformer import GPT, GPTConfig
+from mlre_lab.nn.transformer import GPT, GPTConfig
 
 
 def main():

@@ -6,8 +6,8 @@ import timeit
 
 import torch
 
+from mlre_lab.nn.transformer import GPT, GPTConfig
 from mlre_lab.shapes import check_shapes
-from mlre_lab.transformer import GPT, GPTConfig
 
 
 def per_call_us(stmt, number=20000, repeat=7):

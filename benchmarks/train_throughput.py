@@ -1,6 +1,6 @@
 """Training throughput of the lab's pipeline: ms per iteration, tokens/s and, on a GPU, model FLOPs utilisation.
 
-Runs `mlre_lab.train.train` (the same loop as `mlre train`, evaluation included) on a config — by default
+Runs `mlre_lab.train.loop.train` (the same loop as `mlre train`, evaluation included) on a config — by default
 configs/shakespeare_char.toml, nanoGPT's CPU quick-start — and reports the median time per optimizer step (steps
 that evaluate or checkpoint excluded), tokens per second, the wall time of the whole run and the final validation
 loss. On a GPU it also reports MFU: achieved model FLOPs per second over the GPU's peak for the dtype, looked up
@@ -27,8 +27,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlre_lab.config import load_config  # noqa: E402
-from mlre_lab.train import Hook, train  # noqa: E402
+from mlre_lab.train.config import load_config  # noqa: E402
+from mlre_lab.train.loop import Hook, train  # noqa: E402
 
 # Dense peak TFLOP/s per GPU (no sparsity), from the vendors' data sheets: (bf16/fp16 tensor cores, tf32 tensor cores).
 # Matched against torch.cuda.get_device_name() in this order, so specific names come before general ones.

@@ -7,6 +7,7 @@ Docs: https://mlre-lab.github.io/mlre-lab/core.html.md"""
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import random
@@ -20,7 +21,7 @@ import torch
 
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'KEY_PACKAGES', 'DeviceError', 'available_devices', 'default_device', 'seed_everything',
-           'package_version', 'git_state', 'environment', 'environment_markdown']
+           'package_version', 'git_state', 'environment', 'environment_markdown', 'MissingExtraError', 'require_extra']
 
 # %% ../nbs/00_core.ipynb #c005
 DEVICE_ENV = "MLRE_DEVICE"
@@ -146,3 +147,16 @@ def environment_markdown(env: dict | None = None) -> str:
         else:
             rows.append((key, "n/a" if value is None else str(value)))
     return "\n".join(["| what | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+
+# %% ../nbs/00_core.ipynb #c0x1
+class MissingExtraError(ImportError):
+    "An optional dependency is not installed; the message names the extra that provides it."
+
+
+def require_extra(module: str, extra: str, purpose: str):
+    "Import `module` (an optional dependency) or raise `MissingExtraError` naming `pip install 'mlre-lab[extra]'`."
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingExtraError(f"{purpose} needs the package {module.split('.')[0]!r}, which is not installed: "
+                                f"pip install 'mlre-lab[{extra}]'") from e

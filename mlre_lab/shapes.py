@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # %% auto #0
-__all__ = ['ELLIPSIS', 'ShapeError', 'parse_spec', 'ShapeChecker', 'check_shapes']
+__all__ = ['ELLIPSIS', 'ShapeError', 'parse_spec', 'ShapeChecker', 'check_shapes', 'format_shape']
 
 # %% ../nbs/01b_shapes.ipynb #c006
 ELLIPSIS = "..."
@@ -181,3 +181,11 @@ def check_shapes(_dims: dict[str, int] | None = None, /, returns=None, **specs):
             items = [(n, p[0], parse_spec(p[1]), p[1]) for n, p in specs.items()]
             raise ShapeError(_explain(items, _dims or {}))
     return dims
+
+# %% ../nbs/01b_shapes.ipynb #c0f1
+def format_shape(shape: Sequence[int], dims: Sequence[str] | None = None) -> str:
+    "`(2, 5)`, or `(batch=2, seq=5)` when `dims` names every dimension."
+    shape = tuple(shape)
+    if dims is not None and len(dims) == len(shape):
+        return "(" + ", ".join(f"{d}={n}" for d, n in zip(dims, shape, strict=True)) + ")"
+    return str(shape) if len(shape) != 1 else f"({shape[0]},)"

@@ -4,7 +4,7 @@ from types import ModuleType
 
 import pytest
 
-from mlre_lab.checking import CheckFailed, TaskNotImplemented
+from mlre_lab.checks.harness import CheckFailed, TaskNotImplemented
 
 
 def stub(*args, **kwargs):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mlre_lab.attention import (
+from mlre_lab.nn.attention import (
     KVCache,
     MultiHeadAttention,
     attention_weights,

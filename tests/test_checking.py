@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mlre_lab.checking import (
+from mlre_lab.checks.harness import (
     Case,
     Check,
     CheckFailed,

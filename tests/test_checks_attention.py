@@ -6,7 +6,7 @@ import torch
 from einops import rearrange
 
 from mlre_lab import attention as A
-from mlre_lab.checking import CheckFailed
+from mlre_lab.checks.harness import CheckFailed
 
 from .mutation import mutation_tests
 

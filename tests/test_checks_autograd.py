@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mlre_lab import autograd as A
-from mlre_lab.checking import CheckFailed
+from mlre_lab.checks.harness import CheckFailed
 
 from .mutation import mutation_tests, stub
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlre_lab import train as T
-from mlre_lab.checking import CheckFailed
+from mlre_lab.checks.harness import CheckFailed
 
 from .mutation import mutation_tests
 

@@ -6,15 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlre_lab.checking import CheckFailed, TaskNotImplemented
-from mlre_lab.small_model import (
+from mlre_lab.checks.harness import CheckFailed, TaskNotImplemented
+from mlre_lab.checks.small_model import check_loss_at_init_test, check_overfit_test, check_train_step
+from mlre_lab.scratch.small_model import (
     assert_loss_at_init,
     assert_overfits_one_batch,
-    check_loss_at_init_test,
-    check_overfit_test,
-    check_train_step,
-    evaluate,
-    train_step,
+    evaluate_classifier,
+    train_step_classifier,
 )
 
 
@@ -59,7 +57,7 @@ def absolute_tolerance_5(model, x, y):
 
 
 def trains_the_model(model, x, y):
-    train_step(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y)
+    train_step_classifier(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y)
     assert_loss_at_init(model, x, y)
 
 
@@ -69,10 +67,10 @@ def test_loss_at_init_check_accepts_reference(capsys):
 
 
 @pytest.mark.parametrize("mutant, reason", [
-    (never_raises, "passed an MLP whose output weights are 10x too large"),
-    (log10_instead_of_ln, "raised on a well-initialised MLP"),
-    (only_too_low, "passed an MLP whose output weights are 10x too large"),
-    (absolute_tolerance_5, "passed an MLP whose output weights are 10x too large"),
+    (never_raises, "passed an DigitsMLP whose output weights are 10x too large"),
+    (log10_instead_of_ln, "raised on a well-initialised DigitsMLP"),
+    (only_too_low, "passed an DigitsMLP whose output weights are 10x too large"),
+    (absolute_tolerance_5, "passed an DigitsMLP whose output weights are 10x too large"),
     (trains_the_model, "changed the model's parameters"),
 ])
 def test_loss_at_init_check_rejects_mutants(mutant, reason):
@@ -96,7 +94,7 @@ def no_zero_grad(model, optimizer, x, y):
 
 
 def returns_loss_after_step(model, optimizer, x, y):
-    train_step(model, optimizer, x, y)
+    train_step_classifier(model, optimizer, x, y)
     with torch.no_grad():
         return F.cross_entropy(model(x), y).item()
 
@@ -118,7 +116,7 @@ def nll_on_logits(model, optimizer, x, y):
 
 
 def test_train_step_check_accepts_reference(capsys):
-    check_train_step(train_step)
+    check_train_step(train_step_classifier)
     assert capsys.readouterr().out.startswith("PASS check_train_step:")
 
 
@@ -144,10 +142,10 @@ def test_train_step_check_rejects_stub():
 def _train(model, x, y, steps):
     model = copy.deepcopy(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = train_step(model, optimizer, x, y)
+    first = train_step_classifier(model, optimizer, x, y)
     for _ in range(steps - 1):
-        train_step(model, optimizer, x, y)
-    return first, *evaluate(model, x, y)
+        train_step_classifier(model, optimizer, x, y)
+    return first, *evaluate_classifier(model, x, y)
 
 
 def passes_everything(model, x, y):
@@ -178,7 +176,7 @@ def test_overfit_check_accepts_reference(capsys):
     (passes_everything, "passed a model that ignores its input"),
     (only_loss_decreased, "passed a model that ignores its input"),
     (only_accuracy, "passed a model with tanh on its logits"),
-    (too_few_steps, "raised on a healthy MLP"),
+    (too_few_steps, "raised on a healthy DigitsMLP"),
 ])
 def test_overfit_check_rejects_mutants(mutant, reason):
     with pytest.raises(CheckFailed, match=reason) as info:

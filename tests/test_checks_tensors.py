@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from einops import rearrange, reduce, repeat
 
 from mlre_lab import tensors as T
-from mlre_lab.checking import CheckFailed
+from mlre_lab.checks.harness import CheckFailed
 
 from .mutation import mutation_tests
 

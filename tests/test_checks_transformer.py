@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from mlre_lab import transformer as T
-from mlre_lab.checking import CheckFailed
+from mlre_lab.checks.harness import CheckFailed
 
 from .mutation import mutation_tests
 

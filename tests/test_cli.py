@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from mlre_lab.cli import COMMANDS, main
 from mlre_lab.core import available_devices
+from mlre_lab.lab.cli import COMMANDS, main
 
 from .conftest import BIN, run
 
@@ -73,7 +73,7 @@ def test_doctor_rejects_unknown_flags():
 
 def test_help_does_not_import_torch():
     out = run([str(BIN / "python"), "-c",
-               "import sys; from mlre_lab.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
+               "import sys; from mlre_lab.lab.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
                "print('torch' in sys.modules)"], env={"PYTHONWARNINGS": "ignore"})
     assert out.stdout.strip().endswith("False"), out.stdout + out.stderr
     assert os.path.exists(MLRE)

@@ -3,7 +3,7 @@ file name, and malformed markers or headers are errors naming the notebook and c
 import nbformat
 import pytest
 
-from mlre_lab.exercises import ExerciseFormatError, build_all, build_exercise, exercises_cli, parse_tasks
+from mlre_lab.lab.exercises import ExerciseFormatError, build_all, build_exercise, exercises_cli, parse_tasks
 
 from .conftest import BIN, ROOT, run
 

@@ -6,7 +6,7 @@ import signal
 import nbformat
 import pytest
 
-from mlre_lab.grader import (
+from mlre_lab.lab.grader import (
     CellRun,
     _exit_description,
     format_result,
@@ -20,7 +20,7 @@ from mlre_lab.grader import (
 SETUP = '''import math
 
 class CheckFailed(AssertionError):
-    "Stands in for mlre_lab.checking.CheckFailed."
+    "Stands in for mlre_lab.checks.harness.CheckFailed."
 
 def check_double(fn):
     try:
@@ -126,7 +126,7 @@ def test_a_solved_notebook_scores_full_marks_and_is_recorded(tmp_path, capsys):
     [result] = json.loads(capsys.readouterr().out)
     assert result["score"] == result["max_score"] == 3 and result["error"] is None
 
-    from mlre_lab.progress import attempts
+    from mlre_lab.lab.progress import attempts
     rows = attempts(db)
     assert [(r["notebook"], r["task"], r["passed"], r["points"]) for r in rows] == [("ex", 1, 1, 2), ("ex", 2, 1, 1)]
     assert len({r["run_id"] for r in rows}) == 1
@@ -180,7 +180,7 @@ def test_memory_limit_settings(monkeypatch):
 
 def test_the_library_checks_surface_nan_shape_and_dtype_mistakes(tmp_path):
     # The real check from the library, on four versions of softmax: three mistakes and a right answer.
-    setup = "import torch\nfrom mlre_lab.autograd import check_softmax"
+    setup = "import torch\nfrom mlre_lab.checks.autograd import check_softmax"
     nb = notebook(
         task(1, "wrong dimension", "def s1(x, dim=-1):\n    return torch.softmax(x, 0)", "check_softmax(s1)"),
         task(2, "no max subtraction", "def s2(x, dim=-1):\n    e = x.exp()\n    return e / e.sum(dim, keepdim=True)",

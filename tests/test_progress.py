@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from mlre_lab.progress import (
+from mlre_lab.lab.progress import (
     DB_ENV,
     attempts,
     connect,
@@ -24,7 +24,7 @@ from mlre_lab.progress import (
     today_cli,
     write_attempts,
 )
-from mlre_lab.roadmap import ROADMAP, day
+from mlre_lab.lab.roadmap import ROADMAP, day
 
 from .conftest import BIN, run
 
@@ -84,7 +84,7 @@ def test_an_exception_mid_insert_leaves_no_partial_run(tmp_path):
 
 KILLED_WRITER = """
 import os, signal, sys
-from mlre_lab.progress import write_attempts
+from mlre_lab.lab.progress import write_attempts
 row = dict(run_id="killed", timestamp="t", notebook="01_tensors", path="p", task=1, title="t", points=1,
            max_points=1, passed=1, feedback="", duration=0.0)
 def rows():

@@ -8,11 +8,11 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlre_lab.tokenizer import (
+from mlre_lab.checks.tokenizer import _reference_bpe_step
+from mlre_lab.text.tokenizer import (
     BPETokenizer,
     CharTokenizer,
     TokenizerError,
-    _reference_bpe_step,
     bytes_to_unicode,
     pretokenize,
     python_docs_text,

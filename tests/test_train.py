@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from mlre_lab.checkpoint import CheckpointError, checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from mlre_lab.config import Config, ConfigError, DataConfig, load_config
-from mlre_lab.data import DataError, Document, prepare_data, read_documents, validate_split
-from mlre_lab.tokenizer import CharTokenizer
-from mlre_lab.train import Run, build_model, runs_cli, sample_cli, train, train_cli, train_step
-from mlre_lab.transformer import GPT, GPTConfig
+from mlre_lab.nn.transformer import GPT, GPTConfig
+from mlre_lab.text.tokenizer import CharTokenizer
+from mlre_lab.train.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from mlre_lab.train.config import Config, ConfigError, DataConfig, load_config
+from mlre_lab.train.data import DataError, Document, prepare_data, read_documents, validate_split
+from mlre_lab.train.loop import Run, build_model, runs_cli, sample_cli, train, train_cli, train_step
 
 from .conftest import ROOT
 from .train_helpers import mlre, tiny_config

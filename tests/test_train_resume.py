@@ -6,8 +6,8 @@ import time
 
 import torch
 
-from mlre_lab.checkpoint import load_checkpoint
-from mlre_lab.train import Run
+from mlre_lab.train.checkpoint import load_checkpoint
+from mlre_lab.train.loop import Run
 
 from .train_helpers import BIN, mlre, tiny_config
 

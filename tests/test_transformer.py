@@ -1,15 +1,14 @@
 """The GPT: checkpoint layouts against independent reference forward passes, generation, and bad input.
 
 The references below are written from the published key names alone (GPT-2's Conv1D layout; Hugging Face's Llama
-layout with `rotate_half`), sharing no code with mlre_lab.transformer."""
+layout with `rotate_half`), sharing no code with mlre_lab.nn.transformer."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mlre_lab.shapes import ShapeError
-from mlre_lab.transformer import (
+from mlre_lab.nn.transformer import (
     GPT,
     GPTConfig,
     StateDictError,
@@ -18,6 +17,7 @@ from mlre_lab.transformer import (
     load_llama_state_dict,
     sample_next,
 )
+from mlre_lab.shapes import ShapeError
 
 
 def _rand(g, *shape, scale=0.2):
