@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mlre_lab import train as T
+from mlre_lab.checks import experiments as C
 from mlre_lab.checks.harness import CheckFailed
+from mlre_lab.train import checkpoint as L
+from mlre_lab.train import loop as R
 
 from .mutation import mutation_tests
 
@@ -21,7 +23,7 @@ def _cosine(step, lr, min_lr, warmup, max_steps, progress):
 
 
 def _warmup_from_zero(step, lr, min_lr, warmup, max_steps):
-    return lr * step / warmup if step < warmup else T.lr_at(step, lr, min_lr, warmup, max_steps)
+    return lr * step / warmup if step < warmup else R.lr_at(step, lr, min_lr, warmup, max_steps)
 
 
 def _cosine_from_step_zero(step, lr, min_lr, warmup, max_steps):
@@ -37,19 +39,19 @@ def _no_clamp(step, lr, min_lr, warmup, max_steps):
 
 
 def _decay_to_zero(step, lr, min_lr, warmup, max_steps):
-    return T.lr_at(step, lr, 0.0, warmup, max_steps)
+    return R.lr_at(step, lr, 0.0, warmup, max_steps)
 
 
 def _warmup_inclusive(step, lr, min_lr, warmup, max_steps):
     if warmup and step <= warmup:
         return lr * (step + 1) / warmup
-    return T.lr_at(step, lr, min_lr, warmup, max_steps)
+    return R.lr_at(step, lr, min_lr, warmup, max_steps)
 
 
 # --- accumulation ------------------------------------------------------------------------------------------------
 
 def _no_division(model, x, y, k):
-    losses = [T.lm_loss(model(xb), yb) for xb, yb in zip(x.chunk(k), y.chunk(k))]
+    losses = [R.lm_loss(model(xb), yb) for xb, yb in zip(x.chunk(k), y.chunk(k))]
     for loss in losses:
         loss.backward()
     return sum(loss.item() for loss in losses) / k
@@ -59,7 +61,7 @@ def _zero_each_time(model, x, y, k):
     total = 0.0
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
         model.zero_grad()
-        loss = T.lm_loss(model(xb), yb) / k
+        loss = R.lm_loss(model(xb), yb) / k
         loss.backward()
         total += loss.item()
     return total
@@ -68,7 +70,7 @@ def _zero_each_time(model, x, y, k):
 def _divide_by_batch(model, x, y, k):
     total = 0.0
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
-        loss = T.lm_loss(model(xb), yb) / x.shape[0]
+        loss = R.lm_loss(model(xb), yb) / x.shape[0]
         loss.backward()
         total += loss.item()
     return total
@@ -76,7 +78,7 @@ def _divide_by_batch(model, x, y, k):
 
 def _last_loss(model, x, y, k):
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
-        loss = T.lm_loss(model(xb), yb)
+        loss = R.lm_loss(model(xb), yb)
         (loss / k).backward()
     return loss.item()
 
@@ -84,7 +86,7 @@ def _last_loss(model, x, y, k):
 def _accumulate_reference(model, x, y, k):
     total = 0.0
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
-        loss = T.lm_loss(model(xb), yb) / k
+        loss = R.lm_loss(model(xb), yb) / k
         loss.backward()
         total += loss.item()
     return total
@@ -151,26 +153,26 @@ def _problems(values, cls, bool_is_int=False, suggest=True, first_only=False, al
 
 
 CHECKS = {
-    "lr_schedule": (T.check_lr_schedule, T.lr_at, {
+    "lr_schedule": (C.check_lr_schedule, R.lr_at, {
         "warmup starts at zero (step / warmup)": _warmup_from_zero,
         "cosine measured from step 0, not from the end of warmup": _cosine_from_step_zero,
         "no clamp after max_steps (the cosine rises again)": _no_clamp,
         "decays to zero instead of min_lr": _decay_to_zero,
         "warmup includes step == warmup_steps": _warmup_inclusive,
     }),
-    "accumulate": (T.check_accumulate, _accumulate_reference, {
+    "accumulate": (C.check_accumulate, _accumulate_reference, {
         "loss not divided by k": _no_division,
         "gradients zeroed before each micro-batch": _zero_each_time,
         "divided by the batch size instead of k": _divide_by_batch,
         "returns the last micro-batch's loss": _last_loss,
     }),
-    "atomic_write": (T.check_atomic_write, T.atomic_write_bytes, {
+    "atomic_write": (C.check_atomic_write, L.atomic_write_bytes, {
         "writes the target in place": _in_place,
         "temporary file in another directory": _tmp_elsewhere,
         "no fsync before the rename": _no_fsync,
         "temporary file left behind after a failure": _no_cleanup,
     }),
-    "section_problems": (T.check_section_problems, T.section_problems, {
+    "section_problems": (C.check_section_problems, C.section_problems, {
         "a bool passes as an int": lambda v, c: _problems(v, c, bool_is_int=True),
         "no did-you-mean": lambda v, c: _problems(v, c, suggest=False),
         "stops at the first problem": lambda v, c: _problems(v, c, first_only=True),
@@ -181,16 +183,16 @@ CHECKS = {
 
 
 (test_every_check_is_mutation_tested, test_reference_passes, test_stub_rejected,
- test_mutant_rejected) = mutation_tests(CHECKS, T)
+ test_mutant_rejected) = mutation_tests(CHECKS, C)
 
 
 def test_atomic_write_failures_explain_the_danger():
     with pytest.raises(CheckFailed, match="not in the target's directory; a rename across filesystems is a copy"):
-        T.check_atomic_write(_tmp_elsewhere)
+        C.check_atomic_write(_tmp_elsewhere)
     with pytest.raises(CheckFailed, match="not fsynced before the rename"):
-        T.check_atomic_write(_no_fsync)
+        C.check_atomic_write(_no_fsync)
 
 
 def test_schedule_failure_names_the_step_and_phase():
     with pytest.raises(CheckFailed, match=r"at step 0 \(warmup\) the rate is 0.0, expected 0.1"):
-        T.check_lr_schedule(_warmup_from_zero)
+        C.check_lr_schedule(_warmup_from_zero)

@@ -67,10 +67,10 @@ def test_loss_at_init_check_accepts_reference(capsys):
 
 
 @pytest.mark.parametrize("mutant, reason", [
-    (never_raises, "passed an DigitsMLP whose output weights are 10x too large"),
-    (log10_instead_of_ln, "raised on a well-initialised DigitsMLP"),
-    (only_too_low, "passed an DigitsMLP whose output weights are 10x too large"),
-    (absolute_tolerance_5, "passed an DigitsMLP whose output weights are 10x too large"),
+    (never_raises, "passed an MLP whose output weights are 10x too large"),
+    (log10_instead_of_ln, "raised on a well-initialised MLP"),
+    (only_too_low, "passed an MLP whose output weights are 10x too large"),
+    (absolute_tolerance_5, "passed an MLP whose output weights are 10x too large"),
     (trains_the_model, "changed the model's parameters"),
 ])
 def test_loss_at_init_check_rejects_mutants(mutant, reason):
@@ -176,7 +176,7 @@ def test_overfit_check_accepts_reference(capsys):
     (passes_everything, "passed a model that ignores its input"),
     (only_loss_decreased, "passed a model that ignores its input"),
     (only_accuracy, "passed a model with tanh on its logits"),
-    (too_few_steps, "raised on a healthy DigitsMLP"),
+    (too_few_steps, "raised on a healthy MLP"),
 ])
 def test_overfit_check_rejects_mutants(mutant, reason):
     with pytest.raises(CheckFailed, match=reason) as info:

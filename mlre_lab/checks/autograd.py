@@ -236,7 +236,7 @@ def check_lr_at(fn) -> None:
         with check.case(f"max_lr={max_lr}, min_lr={min_lr}, warmup_steps={warmup}, total_steps={total}"):
             kw = dict(max_lr=max_lr, min_lr=min_lr, warmup_steps=warmup, total_steps=total)
             steps = range(total + 6)  # past the end too
-            got = [check.call(fn, s, **kw) for s in steps]
+            got = [check.call(fn, s, *kw.values()) for s in steps]  # positional: any parameter names
             if not all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in got):
                 check.fail(f"lr_at returned {type(next(g for g in got if not isinstance(g, (int, float)))).__name__}, "
                            f"expected a float")
