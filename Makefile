@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KERNEL := mlre-lab
 PORT ?= 8888
-# Token authentication, always: a fresh random token per `make lab` unless you pass TOKEN=...
 # Jupyter refuses to run as root (containers, CI) unless told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
-TOKEN ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(24))' 2>/dev/null)
+# Token authentication, always: TOKEN=... to choose one, otherwise `make lab` draws a fresh one.
+TOKEN ?=
 
 .PHONY: lab test install lint docs export clean-nbs gpu-check gpu-wheels clean help
 
@@ -33,10 +33,13 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 	@echo "Installed mlre-lab into $(VENV); Jupyter kernel '$(KERNEL)' registered."
 
+# The token is drawn once, in the shell, so the printed address and the server share it. port_retries=0: a busy
+# port is an error, never a silent move to another port than the one printed.
 lab: $(STAMP)
-	@echo "JupyterLab on http://127.0.0.1:$(PORT)/lab?token=$(TOKEN)"
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --IdentityProvider.token=$(TOKEN) \
-		--ServerApp.root_dir=$(CURDIR) $(ALLOW_ROOT) nbs/index.ipynb
+	@token="$(TOKEN)"; token="$${token:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \
+	echo "JupyterLab on http://127.0.0.1:$(PORT)/lab/tree/nbs/index.ipynb?token=$$token"; \
+	exec $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
+		--IdentityProvider.token="$$token" --ServerApp.root_dir=$(CURDIR) $(ALLOW_ROOT) nbs/index.ipynb
 
 # ruff, then one pytest session: the library and CLI tests, the notebooks (nbdev-test, inside tests/),
 # and nbval over the solution notebooks.

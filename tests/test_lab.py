@@ -1,5 +1,7 @@
-"`make lab` serves JupyterLab on 127.0.0.1 behind a token, at the course's index notebook."
+"""`make lab` serves JupyterLab on 127.0.0.1 behind a token, at the course's index notebook. The tests start it the
+way a learner does (`PORT=... make lab`, nothing else) and use exactly the address it prints."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -7,10 +9,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from .conftest import ROOT
+
+PRINTED_URL = re.compile(r"JupyterLab on (http://\S+)")
 
 
 def free_port() -> int:
@@ -27,52 +32,78 @@ def get(url: str) -> tuple[int, str]:
         return e.code, ""
 
 
+def printed_url(log: Path, proc: subprocess.Popen, seconds: float = 60) -> str:
+    "The address `make lab` printed, read from its output as a learner reads it."
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        match = PRINTED_URL.search(log.read_text())
+        if match:
+            return match.group(1)
+        if proc.poll() is not None:
+            pytest.fail(f"make lab exited before printing an address:\n{log.read_text()}")
+        time.sleep(0.2)
+    pytest.fail(f"make lab printed no address within {seconds:.0f} s:\n{log.read_text()}")
+
+
 @pytest.fixture(scope="module")
-def lab():
-    port, token = free_port(), "t0ken-for-tests"
+def lab(tmp_path_factory):
+    "Start `make lab` in the background; yield the URL it printed once the server answers."
+    log = tmp_path_factory.mktemp("lab") / "make-lab.log"
+    env = {k: v for k, v in os.environ.items() if k != "TOKEN"}
     # BROWSER=true: "open" the page with the `true` command, so no browser starts.
-    proc = subprocess.Popen(["make", "lab", f"PORT={port}", f"TOKEN={token}"], cwd=ROOT, start_new_session=True,
-                            env={**os.environ, "BROWSER": "true"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    base = f"http://127.0.0.1:{port}"
+    env.update(PORT=str(free_port()), BROWSER="true")
+    with log.open("w") as out:
+        proc = subprocess.Popen(["make", "lab"], cwd=ROOT, start_new_session=True, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
     try:
+        url = printed_url(log, proc)
+        base = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
         for _ in range(120):
             if proc.poll() is not None:
-                pytest.fail(f"make lab exited early:\n{proc.stdout.read()}")
+                pytest.fail(f"make lab exited early:\n{log.read_text()}")
             try:
-                if get(f"{base}/api/status?token={token}")[0] == 200:
+                if get(f"{base}/api/status")[0] in (200, 403):
                     break
             except OSError:
                 pass
             time.sleep(0.5)
         else:
             pytest.fail("JupyterLab did not answer within 60 s")
-        yield base, token
+        yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
 
 
-def test_lab_answers_with_the_token(lab):
-    base, token = lab
-    status, page = get(f"{base}/lab?token={token}")
-    assert status == 200 and "JupyterLab" in page
+def parts(url: str) -> tuple[str, str]:
+    "(base address, token) of a printed lab URL."
+    split = urlsplit(url)
+    return f"{split.scheme}://{split.netloc}", parse_qs(split.query)["token"][0]
 
 
-def test_lab_refuses_without_the_token(lab):
-    base, _ = lab
+def test_the_printed_url_opens_the_lab(lab):
+    status, page = get(lab)
+    assert status == 200 and "JupyterLab" in page, f"{lab} answered {status}"
+
+
+def test_the_printed_token_opens_the_index_notebook(lab):
+    base, token = parts(lab)
+    status, body = get(f"{base}/api/contents/nbs/index.ipynb?token={token}")
+    assert status == 200 and "mlre-lab" in body, f"{base}/api/contents/nbs/index.ipynb answered {status}"
+
+
+def test_the_lab_refuses_without_the_token(lab):
+    base, _ = parts(lab)
     assert get(f"{base}/api/contents/nbs")[0] == 403
 
 
-def test_lab_serves_the_index_notebook(lab):
-    base, token = lab
-    status, body = get(f"{base}/api/contents/nbs/index.ipynb?token={token}")
-    assert status == 200 and "mlre-lab" in body
+def test_the_token_is_fresh_and_long(lab):
+    _, token = parts(lab)
+    assert len(token) >= 32 and token not in (ROOT / "Makefile").read_text()
 
 
 def test_lab_listens_on_localhost_only(lab):
-    base, _ = lab
-    port = int(base.rsplit(":", 1)[1])
+    port = urlsplit(lab).port
     tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
     if not tables[0].exists():
         pytest.skip("reads Linux's socket tables")

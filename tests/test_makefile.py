@@ -51,7 +51,8 @@ def test_install_is_skipped_when_nothing_changed():
 def test_lab_binds_localhost_with_a_token():
     out = run([MAKE, "--dry-run", "lab", "TOKEN=abc123"])
     assert out.returncode == 0
-    assert "--ServerApp.ip=127.0.0.1" in out.stdout and "--IdentityProvider.token=abc123" in out.stdout
+    assert "--ServerApp.ip=127.0.0.1" in out.stdout and 'token="abc123"' in out.stdout
+    assert '--IdentityProvider.token="$token"' in out.stdout and "--ServerApp.port_retries=0" in out.stdout
     assert "nbs/index.ipynb" in out.stdout
 
 
