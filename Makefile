@@ -16,7 +16,7 @@ TOKEN ?=
 help:
 	@echo "make lab    install (first time only) and start JupyterLab on 127.0.0.1 at nbs/index.ipynb"
 	@echo "make test   install (first time only) and run the whole suite"
-	@echo "make docs   build the docs site with Quarto (nbdev-docs)"
+	@echo "make docs   execute the notebooks in a copy and render the site with Quarto into _docs/"
 	@echo "make export regenerate mlre_lab/ from nbs/;  make clean-nbs  strip outputs from every notebook"
 
 install: $(STAMP)
@@ -56,9 +56,15 @@ export: $(STAMP)
 clean-nbs: $(STAMP)
 	$(BIN)/nbdev-clean
 
+# The notebooks are committed without outputs, so the site is rendered from an executed copy in _build/docs: every
+# notebook runs there with the project's kernel (a failure names the notebook and cell and stops the build), then
+# nbdev-docs renders that copy with Quarto, using the lab's Python, and the site moves to _docs/.
 docs: $(STAMP)
 	@command -v quarto >/dev/null 2>&1 || { echo "make docs needs Quarto: install it from https://quarto.org/docs/get-started/ and run make docs again."; exit 1; }
-	$(BIN)/nbdev-docs
+	$(BIN)/python scripts/execute-docs.py _build/docs --kernel $(KERNEL)
+	cd _build/docs && QUARTO_PYTHON=$(CURDIR)/$(BIN)/python $(CURDIR)/$(BIN)/nbdev-docs
+	rm -rf _docs && mv _build/docs/_docs _docs
+	@echo "The site is in _docs/ (open _docs/index.html)."
 
 # On a GPU machine: every solution notebook and the checks' tests with MLRE_DEVICE=cuda. A machine without
 # Jupyter or internet gets the wheels it lacks from wheels/, filled beforehand by `make gpu-wheels`.
@@ -69,4 +75,4 @@ gpu-wheels:
 	bash scripts/fetch-gpu-wheels.sh
 
 clean:
-	rm -rf $(VENV) _proc _docs .pytest_cache
+	rm -rf $(VENV) _proc _docs _build .pytest_cache

@@ -41,6 +41,15 @@ def test_quarto_config_uses_the_sidebar():
     assert "sidebar.yml" in quarto["metadata-files"] and quarto["project"]["type"] == "website"
 
 
+def test_the_site_is_built_from_executed_notebooks():
+    recipe = run(["make", "--dry-run", "docs"]).stdout
+    assert "scripts/execute-docs.py _build/docs --kernel mlre-lab" in recipe, recipe
+    assert "QUARTO_PYTHON=" in recipe and "nbdev-docs" in recipe.split("execute-docs.py", 1)[1], recipe
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    steps = [step.get("run", "") for step in workflow["jobs"]["build"]["steps"]]
+    assert "make docs" in steps, f"the Pages workflow should build with `make docs`: {steps}"
+
+
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory) -> Path:
     "Run the real nbdev-proc-nbs on a copy of the project; return its _proc folder."
@@ -70,6 +79,12 @@ def page_name(nb: dict) -> str | None:
 
 def test_every_notebook_is_processed(processed):
     assert sorted(p.name for p in processed.glob("*.ipynb")) == sorted(p.name for p in NBS.glob("*.ipynb"))
+
+
+def test_llms_txt_is_published_with_the_site(processed):
+    quarto = yaml.safe_load((NBS / "_quarto.yml").read_text())
+    assert "llms.txt" in quarto["project"].get("resources", []), "nbs/_quarto.yml should list llms.txt in resources"
+    assert (processed / "llms.txt").read_text() == (NBS / "llms.txt").read_text()
 
 
 LINK = re.compile(r"\]\(([^)\s]+)\)|href=\"([^\"]+)\"")
