@@ -1,6 +1,9 @@
 """The notebooks are the source: the package is exactly what they export, every lesson runs, and every notebook
-follows the lab's policy (committed without outputs)."""
+follows the lab's policy (committed without outputs). The policy is checked on what git records, so a lesson a learner
+ran and saved in JupyterLab, outputs and all, does not fail the suite."""
 import filecmp
+import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -31,16 +34,41 @@ def test_every_lesson_notebook_runs():
     assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-5000:]
 
 
+def staged_text(path: Path, root: Path = ROOT) -> str:
+    "The notebook as the next commit records it: git's index, or the file itself where git does not track it."
+    shown = subprocess.run(["git", "show", f":{path.relative_to(root)}"], cwd=root, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else path.read_text()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_is_committed_clean(path):
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.reads(staged_text(path), as_version=4)
     nbformat.validate(nb)
     for index, cell in enumerate(nb.cells):
-        where = f"{path.relative_to(ROOT)} cell {index}"
-        assert not cell.metadata, f"{where} has cell metadata {dict(cell.metadata)}: run `make clean-nbs`"
+        where = f"{path.relative_to(ROOT)} cell {index} (as staged in git)"
+        assert not cell.metadata, f"{where} has cell metadata {dict(cell.metadata)}: run `make clean-nbs` and stage it again"
         if cell.cell_type == "code":
-            assert cell.outputs == [], f"{where} has stored outputs: run `make clean-nbs`"
-            assert cell.execution_count is None, f"{where} has an execution count: run `make clean-nbs`"
+            assert cell.outputs == [], f"{where} has stored outputs: run `make clean-nbs` and stage it again"
+            assert cell.execution_count is None, f"{where} has an execution count: run `make clean-nbs` and stage it again"
+
+
+def test_a_lesson_run_in_place_is_checked_as_staged(tmp_path):
+    "A learner's saved outputs stay in the working tree; the policy reads the staged notebook."
+    git = lambda *args: subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True)
+    git("init", "-q")
+    path = tmp_path / "lesson.ipynb"
+    clean = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nbformat.write(clean, path)
+    git("add", "lesson.ipynb")
+    ran = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "1 + 1", execution_count=1, outputs=[nbformat.v4.new_output("execute_result", {"text/plain": "2"})])])
+    nbformat.write(ran, path)
+    assert nbformat.reads(staged_text(path, tmp_path), as_version=4).cells[0].execution_count is None
+    git("add", "lesson.ipynb")  # staging the run notebook is what the policy refuses
+    assert nbformat.reads(staged_text(path, tmp_path), as_version=4).cells[0].execution_count == 1
+    untracked = tmp_path / "new.ipynb"
+    nbformat.write(ran, untracked)
+    assert nbformat.reads(staged_text(untracked, tmp_path), as_version=4).cells[0].outputs
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.name)
