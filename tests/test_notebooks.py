@@ -46,10 +46,13 @@ def test_notebook_is_committed_clean(path):
     nbformat.validate(nb)
     for index, cell in enumerate(nb.cells):
         where = f"{path.relative_to(ROOT)} cell {index} (as staged in git)"
-        assert not cell.metadata, f"{where} has cell metadata {dict(cell.metadata)}: run `make clean-nbs` and stage it again"
+        # exercises/ is generated: its task cells carry the tag that lets Run All go past a failing check
+        allowed = [{}, {"tags": ["raises-exception"]}] if path.parent.name == "exercises" else [{}]
+        assert cell.metadata in allowed, f"{where} has cell metadata {dict(cell.metadata)}: run `make clean-nbs`"
         if cell.cell_type == "code":
-            assert cell.outputs == [], f"{where} has stored outputs: run `make clean-nbs` and stage it again"
-            assert cell.execution_count is None, f"{where} has an execution count: run `make clean-nbs` and stage it again"
+            fix = "run `make clean-nbs` and stage it again"
+            assert cell.outputs == [], f"{where} has stored outputs: {fix}"
+            assert cell.execution_count is None, f"{where} has an execution count: {fix}"
 
 
 def test_a_lesson_run_in_place_is_checked_as_staged(tmp_path):

@@ -36,6 +36,11 @@ class CheckFailed(AssertionError):
         lines = [f"{check} failed{where}: {first}", *("  " + line for line in details), f"  Hint: {hint}"]
         super().__init__("\n".join(lines))
 
+    def _render_traceback_(self) -> list[str]:
+        "What IPython shows in place of a traceback: the exception's name (in red), the message and the hint."
+        first, *rest = str(self).splitlines()
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {first}", *rest]
+
 
 class TaskNotImplemented(CheckFailed):
     "The learner's function still raises `NotImplementedError`: the task has not been attempted."

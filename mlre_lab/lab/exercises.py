@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 # %% auto #0
-__all__ = ['BEGIN', 'END', 'META_FORMAT', 'ExerciseFormatError', 'Task', 'parse_tasks', 'read_tasks', 'stub_source',
+__all__ = ['BEGIN', 'END', 'META_FORMAT', 'RUN_ON', 'ExerciseFormatError', 'Task', 'parse_tasks', 'read_tasks', 'stub_source',
            'build_exercise', 'render', 'build_all', 'exercises_cli']
 
 # %% ../../nbs/81_exercises.ipynb #c005
@@ -26,6 +26,7 @@ _META_LINE = re.compile(r"^\s*difficulty\s*:", re.IGNORECASE | re.MULTILINE)
 _META = re.compile(r"^\s*difficulty:\s*(\d+)\s*[·|,]\s*importance:\s*(\d+)\s*[·|,]\s*minutes:\s*(\d+)\s*[·|,]"
                    r"\s*points:\s*(\d+)\s*$", re.MULTILINE)
 META_FORMAT = "difficulty: D · importance: I · minutes: M · points: P"
+RUN_ON = "raises-exception"  # the cell tag that lets Run All continue past a cell's error
 
 
 class ExerciseFormatError(ValueError):
@@ -175,6 +176,8 @@ def build_exercise(nb: nbformat.NotebookNode, name: str = "notebook") -> nbforma
         cell_id = cell.get("id") or f"cell-{index}"
         if cell.cell_type == "code":
             new = nbformat.v4.new_code_cell(stub_source(cell.source, owner.get(index), where), id=cell_id)
+            if index in owner:  # a failing task must not stop Run All before the next one
+                new.metadata["tags"] = [RUN_ON]
         else:
             if BEGIN in cell.source or END in cell.source:
                 raise ExerciseFormatError(f"{where}: solution markers in a {cell.cell_type} cell; they belong in "
