@@ -2,9 +2,27 @@
 
 Modules:
 
+- `mlre_lab.checks.attention`: The checks that grade the exercises on attention: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.checks.autograd`: The checks that grade the exercises on autograd and optimizers: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.checks.experiments`: The checks that grade the exercises on experiments: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.checks.harness`: The harness behind every exercise check: run the learner's code safely and say precisely what is wrong.
+- `mlre_lab.checks.small_model`: The checks that grade the exercises on the small model: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.checks.tensors`: The checks that grade the exercises on tensors: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.checks.tokenizer`: The checks that grade the exercises on tokenization: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.checks.transformer`: The checks that grade the exercises on the transformer: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.core`: Where code runs, how a run is made repeatable, and what to write down so a number can be trusted later.
+- `mlre_lab.lab.cli`: One entry point for the lab's tools: `mlre doctor`, and the subcommands later lessons add.
+- `mlre_lab.lab.exercises`: One source for every exercise: the answer key in solutions/ is written once, and exercises/ is generated from it.
+- `mlre_lab.lab.progress`: A small SQLite store of every graded attempt, and the commands that read it: `mlre progress` and `mlre today`.
+- `mlre_lab.lab.roadmap`: Ninety days, one row each: the goal, the lesson, the exercises, what you hand in, and how long it should take.
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
+- `mlre_lab.nn.options`: The names a model configuration may choose from, in a module of their own so that configs can validate a choice without loading the model.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
+- `mlre_lab.scratch.autograd`: A scalar autograd engine, stable softmax and cross-entropy, SGD and AdamW, a learning-rate schedule and gradient clipping — each matched against torch.
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
+- `mlre_lab.scratch.tensors`: Index, broadcast, rearrange and contract tensors with named dimensions, and check every step.
+- `mlre_lab.shapes`: Say what shape a tensor must have, in words, and get an error that names the dimension when it does not.
+- `mlre_lab.text.tokenizer`: Turning text into integers: a character tokenizer, then byte-level BPE as GPT-2 does it, trained from scratch.
 - `mlre_lab.train.checkpoint`: Save everything a run needs to continue bit for bit, so that a crash at any instant costs at most the steps since the last checkpoint — and never the checkpoint itself.
 - `mlre_lab.train.config`: A training run is described by one TOML file; the file is checked before anything starts, and the resolved version is saved next to the results.
 - `mlre_lab.train.data`: The default corpus is Python's own standard library; any text file or directory can be named instead. Documents are split by document, checked for leakage and encoding problems, tokenized once and cached.

@@ -1,5 +1,6 @@
-"""Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused
-fast path, and a KV cache for generation.
+"""Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
+
+Attention is what a transformer has that an MLP does not: every position reads from the positions it may see, with weights computed from the data. This module builds it from named parts — `causal_mask` and `padding_mask`, `attention_weights`, `scaled_dot_product_attention` written out, `repeat_kv` for grouped-query heads, `MultiHeadAttention` (written out or torch's fused kernel, `fused_attention`) and a `KVCache` for generation — each proven equal to PyTorch's own implementation, with `plot_attention` to see the weights.
 
 Docs: https://mlre-lab.github.io/mlre-lab/attention.html.md"""
 

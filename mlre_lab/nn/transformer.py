@@ -1,5 +1,6 @@
-"""Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration;
-loaders for both published checkpoint layouts, and generation with a KV cache.
+"""Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
+
+One `GPT` class builds GPT-2 or Llama from a `GPTConfig`: LayerNorm or RMSNorm, a GELU `MLP` or `SwiGLU`, learned positions or `Rotary` embeddings, biases or none, grouped-query attention. `load_gpt2_state_dict` and `load_llama_state_dict` load the published checkpoint layouts, and `GPT.generate` samples with a KV cache (`sample_next`, `top_p_filter`).
 
 Docs: https://mlre-lab.github.io/mlre-lab/transformer.html.md"""
 

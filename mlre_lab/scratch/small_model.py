@@ -1,5 +1,11 @@
-"""An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the
-bugs a loss curve hides.
+"""An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
+
+A training loop almost never crashes when it is wrong. Forget to zero the gradients, initialise the last layer
+badly, apply softmax twice, cut the graph with a stray `.detach()` — the loss still goes down, a little, and the
+accuracy is merely disappointing. You then spend a week tuning hyper-parameters around a bug. This notebook builds
+`mlre_lab.scratch.small_model`: a dataset, two small models and a training loop, and five cheap tests to run on *any* model
+before training it for real — the output shape, the loss at initialisation, gradients reaching every parameter,
+overfitting one batch, and determinism under a seed.
 
 Docs: https://mlre-lab.github.io/mlre-lab/small_model.html.md"""
 

@@ -1,5 +1,12 @@
-"""Save everything a run needs to continue bit for bit, so that a crash at any instant costs at most the steps
-since the last checkpoint — and never the checkpoint itself.
+"""Save everything a run needs to continue bit for bit, so that a crash at any instant costs at most the steps since the last checkpoint — and never the checkpoint itself.
+
+Three things go wrong with naive `torch.save(model.state_dict(), "ckpt.pt")`. A process killed while writing
+leaves a truncated file *in place of* the last good one. A checkpoint holding only the weights resumes with a
+fresh optimizer, a restarted schedule and different random numbers, so the resumed run is not the run you
+started. And `torch.load` of a pickle executes whatever code the pickle names, so a checkpoint downloaded from
+somewhere is a program. This notebook builds `mlre_lab.train.checkpoint`, which answers all three: atomic writes with
+a checksum, the full training state including every random number generator, and loading with
+`weights_only=True`.
 
 Docs: https://mlre-lab.github.io/mlre-lab/checkpoint.html.md"""
 

@@ -1,5 +1,13 @@
-"""A training run is described by one TOML file; the file is checked before anything starts, and the resolved
-version is saved next to the results.
+"""A training run is described by one TOML file; the file is checked before anything starts, and the resolved version is saved next to the results.
+
+nanoGPT's `train.py` keeps its settings in 34 module globals that an `exec`'d script overwrites: quick to hack,
+impossible to import, test or validate. A typo such as `learning_rat = 3e-4` silently does nothing, and a run
+that dies after two hours because `batch_size = "12"` is a string wastes the two hours. This notebook builds
+`mlre_lab.train.config`: four frozen dataclasses (model, data, optim, train) with a type, a default, a range and a line
+of help per field. `load_config` reads a TOML file plus `--set key=value` overrides and refuses anything it does
+not understand — an unknown key gets a did-you-mean, a wrong type or an out-of-range value names the key and the
+value — so that nothing starts until the whole config is valid. `to_toml` writes the resolved config back, so a
+run directory always says exactly what ran.
 
 Docs: https://mlre-lab.github.io/mlre-lab/config.html.md"""
 

@@ -1,5 +1,15 @@
-"""The default corpus is Python's own standard library; any text file or directory can be named instead. Documents
-are split by document, checked for leakage and encoding problems, tokenized once and cached.
+"""The default corpus is Python's own standard library; any text file or directory can be named instead. Documents are split by document, checked for leakage and encoding problems, tokenized once and cached.
+
+A validation loss is only evidence if validation text never appeared in training. Splitting a concatenated
+corpus at a random character offset leaks (the same file can straddle the cut), and so does a corpus in which
+the same file appears twice under two names. This notebook builds `mlre_lab.train.data`: it reads documents,
+assigns each *document* to train or validation, refuses leakage, empty and undecodable documents and token ids
+outside the vocabulary, caches the token ids as a NumPy memmap keyed by the corpus and the tokenizer, and draws
+random training windows on the device.
+
+The default corpus needs no download: the `.py` files of the standard library of the Python running the lab,
+selected deterministically (sorted paths, tests and vendored packages excluded, capped in size) and recorded —
+file list and SHA-256 — in every run that uses it.
 
 Docs: https://mlre-lab.github.io/mlre-lab/data.html.md"""
 

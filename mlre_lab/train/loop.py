@@ -1,6 +1,35 @@
-"""One command trains a model from a config file and leaves behind everything needed to trust, resume, compare
-and repeat the result: the resolved config, the environment, the data's hash, metrics, TensorBoard logs and
-checkpoints.
+"""One command trains a model from a config file and leaves behind everything needed to trust, resume, compare and repeat the result: the resolved config, the environment, the data's hash, metrics, TensorBoard logs and checkpoints.
+
+A research result is a number plus the means to reproduce it. nanoGPT's training script is a fine first read,
+but its settings are module globals, it cannot be imported or tested, and a crash costs the run. This lesson
+builds `mlre_lab.train.loop`, the lab's training pipeline, from parts built in three short notebooks:
+
+- [configs](07a_config.ipynb): typed, frozen, validated before anything starts;
+- [data](07b_data.ipynb): a named corpus, split by document, checked for leakage, tokenized once and cached;
+- [checkpoints](07c_checkpoint.ipynb): atomic, verified, complete, and safe to load.
+
+Here we assemble the loop itself — AdamW, warmup and cosine decay, gradient clipping and accumulation, mixed
+precision, evaluation and samples — then the run directory, resume after a crash, and the same loop on several
+processes with DistributedDataParallel. From a shell, all of it is one command:
+
+```sh
+mlre train                                   # the default: a small character-level GPT on Python's stdlib
+mlre train configs/shakespeare_char.toml --set train.max_steps=500 --set optim.lr=3e-4
+mlre train --resume runs/20260101-120000     # continue a run that was killed
+mlre runs                                    # every run, its status, steps and best validation loss
+mlre sample runs/20260101-120000 --prompt "def " --max-new-tokens 200
+tensorboard --logdir runs
+torchrun --nproc_per_node 2 $(which mlre) train configs/default.toml   # the same run on 2 processes
+```
+
+For scale: the default run — a 4-layer, width-128 character-level GPT, 2,500 steps of 12 × 64 tokens on
+2.5 MB of Python 3.11's standard library — takes about 95 s on 2 CPU cores and reaches a validation loss of
+about 1.69 (the validation files are files the model never saw). `benchmarks/train_throughput.py` runs
+nanoGPT's CPU quick-start configuration through this loop in bfloat16 autocast: 27.1 ms per step and validation
+loss 1.894 on tinyshakespeare, where nanoGPT's own float32 loop took 37–38 ms per step (1.886) in the same session
+on the same machine; this loop in float32 took 37.2 ms then (and 28.5 ms against nanoGPT's 33.2 ms on a quieter
+occasion). The difference is bfloat16 matmuls on the CPU's AMX units, with attention kept in float32 (torch's
+bfloat16 attention backward is slow on CPUs), fused AdamW, and no per-step synchronisation.
 
 Docs: https://mlre-lab.github.io/mlre-lab/experiments.html.md"""
 
