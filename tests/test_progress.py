@@ -168,7 +168,7 @@ def test_today_names_the_first_unfinished_day_with_its_tasks(tmp_path, capsys):
     text = format_today(day_statuses(db, root))
     assert text.startswith("Day 4 of 90") and "Read: nbs/01_tensors.ipynb" in text
     assert "Task 4: step 4 (difficulty 2/3, importance 2/3, ~20 min, 2 points)" in text
-    assert "Expected time: 3 hours" in text and "mlre grade exercises/01_tensors.ipynb" in text
+    assert "Expected time: 3 hours" in text and "mlre grade work/01_tensors.ipynb" in text
     for n in (4, 5, 6, 7, 8):
         mark_done(n, db)
     assert format_today(day_statuses(db, root)).startswith("Day 9 of 90 · phase 1 (Foundations) · upcoming")

@@ -249,7 +249,8 @@ def format_today(statuses: list[DayStatus]) -> str:
     else:
         lines.append(f"Read: nbs/{d.lesson}.ipynb")
     if current.tasks:
-        lines.append(f"Exercises: exercises/{d.exercise}.ipynb, then `mlre grade exercises/{d.exercise}.ipynb`")
+        lines.append(f"Exercises: copy exercises/{d.exercise}.ipynb into work/, then "
+                     f"`mlre grade work/{d.exercise}.ipynb`")
         for t in current.tasks:
             lines.append(f"  Task {t.number}: {t.title} (difficulty {t.difficulty}/3, importance {t.importance}/3, "
                          f"~{t.minutes} min, {t.points} points)")
