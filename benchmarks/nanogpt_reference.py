@@ -30,8 +30,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlre_lab.config import load_config  # noqa: E402
-from mlre_lab.train import Hook, train  # noqa: E402
+from mlre_lab.train.config import load_config  # noqa: E402
+from mlre_lab.train.loop import Hook, train  # noqa: E402
 
 
 @dataclass
@@ -195,6 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="reference, lab, reference, lab, ...")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override the lab's config, e.g. train.dtype=float32 (repeatable)")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,KEY=VALUE",
+                        help="a further setting of the lab to time in each round, on top of --set (repeatable)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for both loops (0: torch's default); "
                         "on a machine other jobs load, 1 avoids threads waiting for each other")
     parser.add_argument("--skip-reference", action="store_true", help="time the lab only")
@@ -209,12 +211,17 @@ def main(argv=None) -> int:
         if not args.skip_reference:
             rows.append({"round": r, "loop": "nanoGPT", **nanogpt_train(text, args.steps)})
             print(json.dumps(rows[-1]), flush=True)
-        rows.append({"round": r, "loop": "lab", **lab_train(args.corpus, args.steps, args.overrides, args.config)})
-        print(json.dumps(rows[-1]), flush=True)
+        for variant in ["", *args.variant]:
+            settings = [*args.overrides, *filter(None, variant.split(","))]
+            rows.append({"round": r, "loop": f"lab {variant}".strip(),
+                         **lab_train(args.corpus, args.steps, settings, args.config)})
+            print(json.dumps(rows[-1]), flush=True)
     if not args.skip_reference:
-        ratios = [ref["ms_per_step"] / lab["ms_per_step"] for ref, lab in zip(rows[::2], rows[1::2])]
-        print(f"lab speed-up over nanoGPT per round: {', '.join(f'{x:.2f}x' for x in ratios)} "
-              f"(median {statistics.median(ratios):.2f}x); settings: {args.overrides or 'the config as written'}")
+        for loop in dict.fromkeys(row["loop"] for row in rows if row["loop"] != "nanoGPT"):
+            ratios = [ref["ms_per_step"] / lab["ms_per_step"] for ref, lab in zip(
+                [row for row in rows if row["loop"] == "nanoGPT"], [row for row in rows if row["loop"] == loop])]
+            print(f"{loop} over nanoGPT per round: {', '.join(f'{x:.2f}x' for x in ratios)} "
+                  f"(median {statistics.median(ratios):.2f}x); --set {args.overrides or 'none'}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
