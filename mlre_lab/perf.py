@@ -419,22 +419,24 @@ PROFILE_QUESTIONS = [
 ]
 
 
-def profile_notebook(name: str, env: dict | None = None):
-    "A notebook (nbformat) with the questions a profile must answer, the environment filled in."
-    import nbformat
-    cells = [nbformat.v4.new_markdown_cell(f"# Profile: {name}\n\nMade {datetime.now():%Y-%m-%d %H:%M} by "
-                                           "`mlre new profile`. Answer each question; keep the code that measured "
-                                           "each number in the cell under it.")]
+def _cell(kind: str, text: str, index: int) -> dict:
+    "One cell of a notebook in nbformat 4.5's JSON: markdown, or code without outputs."
+    cell = {"cell_type": kind, "id": f"p{index:03d}", "metadata": {}, "source": text}
+    return cell | ({"execution_count": None, "outputs": []} if kind == "code" else {})
+
+
+def profile_notebook(name: str, env: dict | None = None) -> dict:
+    "A notebook (nbformat 4 JSON) with the questions a profile must answer, the environment filled in."
+    texts = [("markdown", f"# Profile: {name}\n\nMade {datetime.now():%Y-%m-%d %H:%M} by `mlre new profile`. "
+              "Answer each question; keep the code that measured each number in the cell under it.")]
     for title, prompt, starter in PROFILE_QUESTIONS:
         text = f"## {title}\n\n{prompt}"
         if title == "On what hardware?":
             text += "\n\n" + environment_markdown(env)
-        cells.append(nbformat.v4.new_markdown_cell(text))
-        if starter:
-            cells.append(nbformat.v4.new_code_cell(starter))
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"display_name": "python3", "language": "python", "name": "python3"}
-    return notebook
+        texts += [("markdown", text)] + ([("code", starter)] if starter else [])
+    kernel = {"display_name": "python3", "language": "python", "name": "python3"}
+    return {"cells": [_cell(kind, text, i) for i, (kind, text) in enumerate(texts)],
+            "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
 
 
 def new_profile_cli(argv: list[str]) -> int:
@@ -450,9 +452,8 @@ def new_profile_cli(argv: list[str]) -> int:
     if path.exists():
         print(f"mlre new profile: {path} exists; pick another name or delete it first", file=sys.stderr)
         return 2
-    import nbformat
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(profile_notebook(args.name), path)
+    path.write_text(json.dumps(profile_notebook(args.name), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path}: answer its questions, then keep it next to the numbers it explains")
     return 0
 
