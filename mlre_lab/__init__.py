@@ -18,6 +18,7 @@ Modules:
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
 - `mlre_lab.nn.options`: The names a model configuration may choose from, in a module of their own so that configs can validate a choice without loading the model.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
+- `mlre_lab.perf`: Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its trace, and what attention's seq² costs in time and in memory.
 - `mlre_lab.scratch.autograd`: A scalar autograd engine, stable softmax and cross-entropy, SGD and AdamW, a learning-rate schedule and gradient clipping — each matched against torch.
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
 - `mlre_lab.scratch.tensors`: Index, broadcast, rearrange and contract tensors with named dimensions, and check every step.

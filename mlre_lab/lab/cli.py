@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mlre_lab.train.loop:train_cli", "train a model from a TOML config (default: a small char-level GPT)"),
     "runs": ("mlre_lab.train.loop:runs_cli", "list training runs with status, steps and best validation loss"),
     "sample": ("mlre_lab.train.loop:sample_cli", "generate text from a run's checkpoint"),
+    "profile": ("mlre_lab.perf:profile_cli", "profile a training step: time split, top ops, peak memory, MFU, a trace"),
 }
 
 

@@ -142,11 +142,20 @@ _PLAN: list[tuple[int, str, str | None, list[tuple[str, str, float]]]] = [
     (3, "12_profiling", None, [
         ("Timing honestly: warm-up, synchronisation, repeats", "a timing harness", 2),
         ("torch.profiler: where the time goes", "a profile of one training step", 3),
-        ("Memory: parameters, activations, optimizer state", "a memory budget of your model", 2),
-        ("Attention's cost as the sequence grows", "a chart of time and memory against sequence length", 3),
-        ("FLOPs and model FLOPs utilisation (MFU)", "the MFU of your training step", 2),
-        ("Batch size against throughput", "a throughput chart over batch sizes", 2),
-        ("Remove one bottleneck and measure the gain", "a before and after measurement", 3),
+    ]),
+    (3, "12_profiling", "12_profiling", [
+        ("Timers a GPU cannot fool: synchronise, warm up, repeat", "`time_calls` passing its check; your model's "
+         "step timed with `time_fn` (median and IQR)", 2),
+        ("FLOPs by formula and by FlopCounterMode; peak memory", "your model's FLOPs counted two ways, agreeing, "
+         "and its peak memory", 3),
+        ("Attention's seq²: time and memory against sequence length", "a log-log chart, written-out against fused, "
+         "with fitted exponents", 3),
+        ("torch.profiler, MFU and `mlre profile`", "the `mlre profile` report and trace of your training step, "
+         "with its MFU", 2),
+        ("Remove one bottleneck and measure the gain", "a `mlre new profile` notebook: before and after, alternating "
+         "in one sitting", 3),
+    ]),
+    (3, "12_profiling", None, [
         ("The profiling report", "a profiling report", 2),
     ]),
     (3, "13_inference", None, [
