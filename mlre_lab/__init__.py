@@ -2,7 +2,9 @@
 
 Modules:
 
+- `mlre_lab.infer`: Serving a trained model: batched generation with left padding, the KV cache and its memory, latency against throughput, int8 weight-only quantisation, and `torch.compile` for the decode step.
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
+- `mlre_lab.nn.pretrained`: `GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every config field translated or refused by name.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
 - `mlre_lab.train.checkpoint`: Save everything a run needs to continue bit for bit, so that a crash at any instant costs at most the steps since the last checkpoint — and never the checkpoint itself.

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mlre_lab.pretrained import UnsupportedCheckpoint, config_from_hf, load_pretrained
-from mlre_lab.transformer import GPT
+from mlre_lab.nn.pretrained import UnsupportedCheckpoint, config_from_hf, load_pretrained
+from mlre_lab.nn.transformer import GPT
 
 TOL = dict(atol=2e-4, rtol=1e-4)
 
