@@ -12,34 +12,18 @@ import copy
 import statistics
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .nn.transformer import GPT, GPTConfig
-from .text.tokenizer import CharTokenizer
-from .train.checkpoint import latest_checkpoint
-from .train.loop import Run, build_model
 
 # %% auto #0
-__all__ = ['load_run', 'left_pad', 'generate_batch', 'kv_cache_bytes', 'time_generation', 'quantize_int8', 'dequantize_int8',
-           'Int8Linear', 'quantize_model_int8', 'weight_bytes']
+__all__ = ['left_pad', 'generate_batch', 'kv_cache_bytes', 'time_generation', 'quantize_int8', 'dequantize_int8', 'Int8Linear',
+           'quantize_model_int8', 'weight_bytes']
 
-# %% ../nbs/13_inference.ipynb #i006
-def load_run(run_dir: str | Path) -> tuple[GPT, CharTokenizer]:
-    "The model of a run's latest checkpoint, in eval mode, and the run's tokenizer."
-    run = Run(run_dir)
-    found = latest_checkpoint(run.checkpoints)
-    if found is None:
-        raise FileNotFoundError(f"run {run.path} has no valid checkpoint yet")
-    tokenizer = CharTokenizer.load(run.path / "tokenizer.json")
-    model = build_model(run.config(), tokenizer.vocab_size)
-    model.load_state_dict(found[1]["model"])
-    return model.eval(), tokenizer
-
-# %% ../nbs/13_inference.ipynb #i009
+# %% ../nbs/13_inference.ipynb #i008
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int = 0, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompts of different lengths as one batch: `idx (batch, longest)` int64, each prompt at the right end after
     `pad_id`s, and `attention_mask (batch, longest)` int64, 1 for tokens and 0 for padding."""
@@ -62,13 +46,13 @@ def generate_batch(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens:
     out = model.generate(idx, max_new_tokens, attention_mask=attention_mask, **sampling)
     return out[:, idx.size(1):].tolist()
 
-# %% ../nbs/13_inference.ipynb #i014
+# %% ../nbs/13_inference.ipynb #i013
 def kv_cache_bytes(config: GPTConfig, batch: int, seq: int, dtype: torch.dtype = torch.float32) -> int:
     """Bytes of a full KV cache: a key and a value vector per layer, sequence, key/value head and position,
     `2 · n_layer · batch · kv_heads · seq · d_head` numbers of `dtype`."""
     return 2 * config.n_layer * batch * config.kv_heads * seq * config.d_head * torch.empty((), dtype=dtype).itemsize
 
-# %% ../nbs/13_inference.ipynb #i017
+# %% ../nbs/13_inference.ipynb #i016
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -96,7 +80,7 @@ def time_generation(model: GPT, batch: int, prompt_len: int, new_tokens: int, us
     return {"batch": batch, "seconds": seconds, "latency_s": seconds / new_tokens,
             "tokens_per_s": batch * new_tokens / seconds}
 
-# %% ../nbs/13_inference.ipynb #i022
+# %% ../nbs/13_inference.ipynb #i021
 def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 with one scale per output row: `w (out, in)` -> `q (out, in)` int8 in [-127, 127] and
     `scale (out,)` float32, with `w ≈ q · scale[:, None]`. Each row's largest |w| becomes ±127; a row of zeros gets
