@@ -24,13 +24,15 @@ __all__ = ['causal_mask', 'padding_mask', 'attention_weights', 'scaled_dot_produ
            'fused_attention', 'MultiHeadAttention', 'plot_attention', 'attention_explorer']
 
 # %% ../../nbs/04_attention.ipynb #c006
-def causal_mask(seq_q: int, seq_k: int | None = None, device=None) -> torch.Tensor:
+def causal_mask(seq_q: int, seq_k: int | None = None, device=None, window: int | None = None) -> torch.Tensor:
     """`(seq_q, seq_k)` boolean mask, True where query i may attend key j.
 
     The queries are the *last* `seq_q` of `seq_k` positions (as with a KV cache holding `seq_k - seq_q` earlier
-    positions), so query i sits at position `seq_k - seq_q + i` and sees keys up to and including that position."""
+    positions), so query i sits at position `seq_k - seq_q + i` and sees keys up to and including that position;
+    with a sliding `window`, only the last `window` of them (itself included)."""
     seq_k = seq_q if seq_k is None else seq_k
-    return torch.ones(seq_q, seq_k, dtype=torch.bool, device=device).tril(diagonal=seq_k - seq_q)
+    mask = torch.ones(seq_q, seq_k, dtype=torch.bool, device=device).tril(diagonal=seq_k - seq_q)
+    return mask if window is None else mask.triu(diagonal=seq_k - seq_q - window + 1)
 
 
 def padding_mask(lengths: torch.Tensor, seq_k: int) -> torch.Tensor:
@@ -108,27 +110,31 @@ class KVCache:
 
 # %% ../../nbs/04_attention.ipynb #c023
 def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                    dropout_p: float = 0.0, is_causal: bool = False) -> torch.Tensor:
+                    dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None) -> torch.Tensor:
     """`F.scaled_dot_product_attention`, except that on a CPU half-precision inputs are computed in float32: there,
     torch's bfloat16 flash-attention backward is over ten times slower than float32 (see benchmarks/), while the
     matmuls around it gain from bfloat16. The result has the inputs' dtype."""
     if q.device.type != "cpu" or q.dtype == torch.float32 or q.dtype == torch.float64:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal,
+                                              scale=scale)
     with torch.autocast("cpu", enabled=False):
         y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout_p,
-                                           is_causal=is_causal)
+                                           is_causal=is_causal, scale=scale)
     return y.to(q.dtype)
 
 
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention with grouped-query heads (`n_kv_head` key/value heads, `n_head` query heads), a fused
-    query/key/value projection `c_attn`, an output projection `c_proj`, causal masking and an optional KV cache."""
+    query/key/value projection `c_attn`, an output projection `c_proj`, causal masking and an optional KV cache.
+    `d_head` may differ from `d_model / n_head`; `out_bias` (default: `bias`) sets `c_proj`'s bias apart; `scale`
+    replaces 1/√d_head; `window` limits each query to the last `window` positions (sliding-window attention)."""
 
     def __init__(self, d_model: int, n_head: int, n_kv_head: int | None = None, bias: bool = True,
-                 dropout: float = 0.0, impl: str = "sdpa"):
+                 dropout: float = 0.0, impl: str = "sdpa", d_head: int | None = None, out_bias: bool | None = None,
+                 scale: float | None = None, window: int | None = None):
         super().__init__()
         n_kv_head = n_head if n_kv_head is None else n_kv_head
-        if d_model % n_head:
+        if d_head is None and d_model % n_head:
             raise ValueError(f"n_head={n_head} does not divide d_model={d_model}: each head needs d_model/n_head "
                              f"features")
         if n_kv_head < 1 or n_head % n_kv_head:
@@ -136,17 +142,22 @@ class MultiHeadAttention(nn.Module):
                              f"a whole group of query heads")
         if impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl={impl!r} is not one of {ATTN_IMPLS}")
-        self.n_head, self.n_kv_head, self.d_head = n_head, n_kv_head, d_model // n_head
-        self.dropout, self.impl = dropout, impl
+        if window is not None and window < 1:
+            raise ValueError(f"window={window} must be a positive number of positions (or None for no window)")
+        self.n_head, self.n_kv_head = n_head, n_kv_head
+        self.d_head = d_model // n_head if d_head is None else d_head
+        self.dropout, self.impl, self.scale, self.window = dropout, impl, scale, window
         self.keep_weights = False  # True: keep the last attention weights in `self.weights`, for inspection
         self.weights: torch.Tensor | None = None
         self.c_attn = nn.Linear(d_model, (n_head + 2 * n_kv_head) * self.d_head, bias=bias)
-        self.c_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.c_proj = nn.Linear(n_head * self.d_head, d_model, bias=bias if out_bias is None else out_bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = True,
-                rotary=None, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+                rotary=None, cache: KVCache | None = None, layer: int = 0,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
         """`x (batch, seq, d_model)` -> `(batch, seq, d_model)`. `mask`: boolean, True = may attend, broadcasting
-        to `(batch, heads, seq, seq_k)`; `is_causal` adds the causal mask (aligned to the cache's end)."""
+        to `(batch, heads, seq, seq_k)`; `is_causal` adds the causal mask (aligned to the cache's end, and limited
+        to the window). `positions (batch, seq)`: each token's position for `rotary`, when rows are padded."""
         d = self.d_head
         q, k, v = self.c_attn(x).split((self.n_head * d, self.n_kv_head * d, self.n_kv_head * d), dim=-1)
         q = rearrange(q, "batch seq (heads d_head) -> batch heads seq d_head", d_head=d)
@@ -154,24 +165,24 @@ class MultiHeadAttention(nn.Module):
         v = rearrange(v, "batch seq (heads d_head) -> batch heads seq d_head", d_head=d)
         start = cache.pos if cache is not None else 0
         if rotary is not None:
-            q, k = rotary(q, k, start)
+            q, k = rotary(q, k, start if positions is None else positions)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (batch, kv_heads, start + seq, d_head)
-        if is_causal and (mask is not None or start > 0):
+        if is_causal and (mask is not None or start > 0 or self.window is not None):
             # SDPA's is_causal aligns top-left; queries starting at `start` need the bottom-right aligned mask
-            # (and a single new query needs none)
-            if q.size(-2) > 1:
-                causal = causal_mask(q.size(-2), k.size(-2), device=x.device)
+            # (and a single new query needs none, unless a window hides the oldest keys)
+            if q.size(-2) > 1 or self.window is not None:
+                causal = causal_mask(q.size(-2), k.size(-2), device=x.device, window=self.window)
                 mask = causal if mask is None else mask & causal
             is_causal = False
         k, v = repeat_kv(k, self.n_head // self.n_kv_head), repeat_kv(v, self.n_head // self.n_kv_head)
         if self.keep_weights:
-            self.weights = attention_weights(q, k, mask, is_causal).detach()  # (batch, heads, seq, seq_k)
+            self.weights = attention_weights(q, k, mask, is_causal, self.scale).detach()  # (batch, heads, seq, seq_k)
         dropout_p = self.dropout if self.training else 0.0
         if self.impl == "sdpa":
-            y = fused_attention(q, k, v, mask, dropout_p, is_causal)
+            y = fused_attention(q, k, v, mask, dropout_p, is_causal, self.scale)
         else:
-            y = scaled_dot_product_attention(q, k, v, mask, is_causal, dropout_p)
+            y = scaled_dot_product_attention(q, k, v, mask, is_causal, dropout_p, self.scale)
         y = rearrange(y, "batch heads seq d_head -> batch seq (heads d_head)")
         return self.c_proj(y)
 

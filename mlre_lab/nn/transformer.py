@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import KVCache, MultiHeadAttention
-from .options import ATTN_IMPLS, MLPS, NORMS, POSITIONS, ROPE_LAYOUTS
+from .options import ATTN_IMPLS, MLPS, NORMS, POSITIONS, ROPE_LAYOUTS, ROPE_SCALINGS
 from ..shapes import check_shapes
 
 # %% auto #0
-__all__ = ['LayerNorm', 'RMSNorm', 'gelu', 'gelu_tanh', 'MLP', 'SwiGLU', 'apply_rotary', 'Rotary', 'GPTConfig', 'Block', 'GPT',
-           'top_p_filter', 'sample_next', 'StateDictError', 'load_gpt2_state_dict', 'hf_to_interleaved',
-           'load_llama_state_dict', 'attention_maps']
+__all__ = ['LayerNorm', 'RMSNorm', 'gelu', 'gelu_tanh', 'MLP', 'SwiGLU', 'rope_frequencies', 'apply_rotary', 'Rotary',
+           'GPTConfig', 'padded_positions', 'padded_causal_mask', 'Block', 'GPT', 'top_p_filter', 'sample_next',
+           'StateDictError', 'load_gpt2_state_dict', 'hf_to_interleaved', 'load_llama_state_dict', 'attention_maps']
 
 # %% ../../nbs/05_transformer.ipynb #c006
 class LayerNorm(nn.Module):
@@ -88,9 +88,29 @@ class SwiGLU(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 # %% ../../nbs/05_transformer.ipynb #c015
-@check_shapes(x="... seq d_head", cos="seq half", sin="seq half")
+def rope_frequencies(d_head: int, base: float = 10000.0, scaling: str = "none", factor: float = 1.0,
+                     low_freq_factor: float = 1.0, high_freq_factor: float = 4.0,
+                     original_context: int | None = None) -> torch.Tensor:
+    """Each pair's rotation frequency `(d_head/2,)` in float64: `base^(-2i/d_head)`, rescaled to stretch the context.
+    `"linear"` divides every frequency by `factor` (position interpolation); `"llama3"` divides those whose wavelength
+    exceeds `original_context / low_freq_factor`, keeps those below `original_context / high_freq_factor`, and blends
+    smoothly in between (Llama 3.1)."""
+    inv_freq = base ** (-torch.arange(0, d_head, 2, dtype=torch.float64) / d_head)  # (d_head/2,)
+    if scaling == "linear":
+        return inv_freq / factor
+    if scaling == "llama3":
+        wavelength = 2 * math.pi / inv_freq
+        # 0 for long wavelengths (stretched fully), 1 for short ones (kept), linear in between
+        keep = ((original_context / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)).clamp(0, 1)
+        return (1 - keep) * inv_freq / factor + keep * inv_freq
+    if scaling != "none":
+        raise ValueError(f"rope scaling {scaling!r} is not one of {ROPE_SCALINGS}")
+    return inv_freq
+
+
+@check_shapes(x="... seq d_head", cos="... seq half", sin="... seq half")
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layout: str = "half") -> torch.Tensor:
-    """Rotate pairs of `x (..., seq, d_head)` by the angles whose cosines and sines are `(seq, d_head/2)`.
+    """Rotate pairs of `x (..., seq, d_head)` by the angles whose cosines and sines are `(..., seq, d_head/2)`.
     `layout="half"` pairs `x[i]` with `x[i + d_head/2]`; `"interleaved"` pairs `x[2i]` with `x[2i+1]`."""
     if layout == "half":
         x1, x2 = x.chunk(2, dim=-1)  # (..., seq, d_head/2) each
@@ -100,25 +120,32 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layout: 
 
 
 class Rotary(nn.Module):
-    "Rotary position embeddings for `max_seq` positions: applies the rotation to queries and keys."
+    """Rotary position embeddings for `max_seq` positions: applies the rotation to queries and keys. `scaling`:
+    keyword arguments of `rope_frequencies` (`scaling`, `factor`, ...) for a stretched context."""
 
-    def __init__(self, d_head: int, max_seq: int, base: float = 10000.0, layout: str = "half"):
+    def __init__(self, d_head: int, max_seq: int, base: float = 10000.0, layout: str = "half",
+                 scaling: dict | None = None):
         super().__init__()
         if d_head % 2:
             raise ValueError(f"rotary embeddings need an even head width, got d_head={d_head}")
         if layout not in ROPE_LAYOUTS:
             raise ValueError(f"rope_layout={layout!r} is not one of {ROPE_LAYOUTS}")
-        inv_freq = base ** (-torch.arange(0, d_head, 2, dtype=torch.float64) / d_head)  # (d_head/2,)
+        inv_freq = rope_frequencies(d_head, base, **(scaling or {}))  # (d_head/2,)
         angles = torch.outer(torch.arange(max_seq, dtype=torch.float64), inv_freq)  # (max_seq, d_head/2)
         # not saved in the state dict: they are a function of the config
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
         self.layout = layout
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        "Rotate `q (batch, heads, seq, d_head)` and `k (batch, kv_heads, seq, d_head)` at positions `start …`."
-        seq = q.size(-2)
-        cos, sin = self.cos[start:start + seq].to(q.dtype), self.sin[start:start + seq].to(q.dtype)
+    def forward(self, q: torch.Tensor, k: torch.Tensor,
+                positions: int | torch.Tensor = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotate `q (batch, heads, seq, d_head)` and `k (batch, kv_heads, seq, d_head)` at positions `positions …`
+        (an int: the first of `seq` consecutive positions), or at `positions (batch, seq)`, one per token."""
+        if isinstance(positions, int):
+            cos, sin = self.cos[positions:positions + q.size(-2)], self.sin[positions:positions + q.size(-2)]
+        else:
+            cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]  # (batch, 1, seq, d_head/2)
+        cos, sin = cos.to(q.dtype), sin.to(q.dtype)
         return apply_rotary(q, cos, sin, self.layout), apply_rotary(k, cos, sin, self.layout)
 
 # %% ../../nbs/05_transformer.ipynb #c019
@@ -151,6 +178,21 @@ class GPTConfig:
     dropout: float = _help("dropout on embeddings, attention weights and residual branches", default=0.0)
     attn_impl: str = _help(f"attention, one of {ATTN_IMPLS}: fused F.scaled_dot_product_attention or written out",
                            default="sdpa")
+    head_dim: int | None = _help("width of each head; None = d_model / n_head", default=None)
+    qkv_bias: bool | None = _help("biases on the query/key/value projection; None = bias", default=None)
+    attn_out_bias: bool | None = _help("bias on the attention's output projection; None = bias", default=None)
+    mlp_bias: bool | None = _help("biases in the MLP; None = bias", default=None)
+    rope_scaling: str = _help(f"rotary context stretching, one of {ROPE_SCALINGS} (see rope_frequencies)",
+                              default="none")
+    rope_factor: float = _help("rope_scaling's factor: how many times the trained context is stretched", default=1.0)
+    rope_low_freq_factor: float = _help("llama3: wavelengths above original/this are stretched fully", default=1.0)
+    rope_high_freq_factor: float = _help("llama3: wavelengths below original/this are kept", default=4.0)
+    rope_original_context: int | None = _help("llama3: the context length the model was first trained at",
+                                              default=None)
+    sliding_window: int | None = _help("each query sees only the last this-many positions, itself included; None = all",
+                                       default=None)
+    scale_attn_by_inverse_layer_idx: bool = _help("also divide layer i's attention scores by i + 1 (a GPT-2 option)",
+                                                  default=False)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
@@ -158,10 +200,14 @@ class GPTConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
         for name, options in (("norm", NORMS), ("mlp", MLPS), ("pos", POSITIONS), ("rope_layout", ROPE_LAYOUTS),
-                              ("attn_impl", ATTN_IMPLS)):
+                              ("attn_impl", ATTN_IMPLS), ("rope_scaling", ROPE_SCALINGS)):
             if getattr(self, name) not in options:
                 raise ValueError(f"GPTConfig.{name}={getattr(self, name)!r} is not one of {options}")
-        if self.d_model % self.n_head:
+        for name in ("head_dim", "sliding_window", "rope_original_context"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"GPTConfig.{name} must be a positive int or None, got {value!r}")
+        if self.head_dim is None and self.d_model % self.n_head:
             raise ValueError(f"GPTConfig.n_head={self.n_head} does not divide d_model={self.d_model}")
         if not (isinstance(self.kv_heads, int) and 1 <= self.kv_heads <= self.n_head
                 and self.n_head % self.kv_heads == 0):
@@ -169,7 +215,14 @@ class GPTConfig:
         if self.d_ff is not None and (not isinstance(self.d_ff, int) or self.d_ff < 1):
             raise ValueError(f"GPTConfig.d_ff must be a positive int or None, got {self.d_ff!r}")
         if self.pos == "rope" and self.d_head % 2:
-            raise ValueError(f"GPTConfig.pos='rope' needs an even head width, got d_model/n_head={self.d_head}")
+            raise ValueError(f"GPTConfig.pos='rope' needs an even head width, got d_head={self.d_head}")
+        if self.rope_scaling != "none" and not self.rope_factor > 0:
+            raise ValueError(f"GPTConfig.rope_factor must be > 0, got {self.rope_factor!r}")
+        if self.rope_scaling == "llama3" and (self.rope_original_context is None or
+                                              not self.rope_high_freq_factor > self.rope_low_freq_factor > 0):
+            raise ValueError("GPTConfig.rope_scaling='llama3' needs rope_original_context and rope_high_freq_factor > "
+                             f"rope_low_freq_factor > 0, got {self.rope_original_context!r}, "
+                             f"{self.rope_high_freq_factor!r}, {self.rope_low_freq_factor!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -179,7 +232,18 @@ class GPTConfig:
 
     @property
     def d_head(self) -> int:
-        return self.d_model // self.n_head
+        return self.d_model // self.n_head if self.head_dim is None else self.head_dim
+
+    def has_bias(self, part: str) -> bool:
+        "Whether `part` (`'qkv'`, `'attn_out'` or `'mlp'`) has biases: its own field, or `bias` when that is None."
+        own = getattr(self, f"{part}_bias")
+        return self.bias if own is None else own
+
+    @property
+    def rope_scaling_args(self) -> dict:
+        "The keyword arguments of `rope_frequencies` that stretch the context."
+        return dict(scaling=self.rope_scaling, factor=self.rope_factor, low_freq_factor=self.rope_low_freq_factor,
+                    high_freq_factor=self.rope_high_freq_factor, original_context=self.rope_original_context)
 
     @property
     def ff_width(self) -> int:
@@ -214,26 +278,49 @@ class GPTConfig:
     def help(cls) -> str:
         return "\n".join(f"{f.name}: {f.metadata['help']}" for f in fields(cls))
 
+# %% ../../nbs/05_transformer.ipynb #t05
+def padded_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Each token's position within its own row, `(batch, seq)`: the number of tokens before it, counting only those
+    `attention_mask (batch, seq)` marks 1 (padding, marked 0, gets position 0)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def padded_causal_mask(attention_mask: torch.Tensor, seq_q: int | None = None) -> torch.Tensor:
+    """`(batch, 1, seq_q, seq_k)` boolean mask for the last `seq_q` (default: all) of the `seq_k` positions that
+    `attention_mask (batch, seq_k)` covers: query i may attend key j when j is not after i and j is a token, not
+    padding. A padding query attends to itself alone, so that no row of the softmax is empty (an empty one is NaN)."""
+    seq_k = attention_mask.size(-1)
+    seq_q = seq_k if seq_q is None else seq_q
+    q_pos = torch.arange(seq_k - seq_q, seq_k, device=attention_mask.device)[:, None]  # (seq_q, 1)
+    k_pos = torch.arange(seq_k, device=attention_mask.device)  # (seq_k,)
+    token = attention_mask.bool()[:, None, None, :]  # (batch, 1, 1, seq_k)
+    return ((k_pos <= q_pos) & token) | (k_pos == q_pos)
+
 # %% ../../nbs/05_transformer.ipynb #c022
 class Block(nn.Module):
     "A pre-norm transformer block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`."
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, layer: int = 0):
         super().__init__()
         norm = lambda: (LayerNorm(config.d_model, config.bias, config.norm_eps) if config.norm == "layernorm"
                         else RMSNorm(config.d_model, config.norm_eps))
         self.ln_1 = norm()
-        self.attn = MultiHeadAttention(config.d_model, config.n_head, config.n_kv_head, config.bias, config.dropout,
-                                       config.attn_impl)
+        # GPT-2's scale_attn_by_inverse_layer_idx: block `layer` divides its scores by layer + 1 as well
+        scale = 1 / math.sqrt(config.d_head) / (layer + 1) if config.scale_attn_by_inverse_layer_idx else None
+        self.attn = MultiHeadAttention(config.d_model, config.n_head, config.n_kv_head, config.has_bias("qkv"),
+                                       config.dropout, config.attn_impl, d_head=config.d_head,
+                                       out_bias=config.has_bias("attn_out"), scale=scale, window=config.sliding_window)
         self.ln_2 = norm()
-        self.mlp = (SwiGLU(config.d_model, config.ff_width, config.bias) if config.mlp == "swiglu" else
-                    MLP(config.d_model, config.ff_width, config.bias, "tanh" if config.mlp == "gelu_tanh" else "none"))
+        mlp_bias = config.has_bias("mlp")
+        self.mlp = (SwiGLU(config.d_model, config.ff_width, mlp_bias) if config.mlp == "swiglu" else
+                    MLP(config.d_model, config.ff_width, mlp_bias, "tanh" if config.mlp == "gelu_tanh" else "none"))
         self.dropout = config.dropout
 
     def forward(self, x: torch.Tensor, rotary: Rotary | None = None, cache: KVCache | None = None,
-                layer: int = 0) -> torch.Tensor:
-        "`x (batch, seq, d_model)` -> `(batch, seq, d_model)`."
-        a = self.attn(self.ln_1(x), rotary=rotary, cache=cache, layer=layer)
+                layer: int = 0, mask: torch.Tensor | None = None,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        "`x (batch, seq, d_model)` -> `(batch, seq, d_model)`; `mask` and `positions` as in `MultiHeadAttention`."
+        a = self.attn(self.ln_1(x), mask=mask, rotary=rotary, cache=cache, layer=layer, positions=positions)
         m_in = x + (F.dropout(a, self.dropout, self.training) if self.dropout else a)
         m = self.mlp(self.ln_2(m_in))
         return m_in + (F.dropout(m, self.dropout, self.training) if self.dropout else m)
@@ -247,14 +334,14 @@ class GPT(nn.Module):
         self.config = config
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.d_model),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            h=nn.ModuleList([Block(config, layer) for layer in range(config.n_layer)]),
             ln_f=(LayerNorm(config.d_model, config.bias, config.norm_eps) if config.norm == "layernorm"
                   else RMSNorm(config.d_model, config.norm_eps)),
         ))
         if config.pos == "learned":
             self.transformer["wpe"] = nn.Embedding(config.block_size, config.d_model)
-        self.rotary = (Rotary(config.d_head, config.block_size, config.rope_base, config.rope_layout)
-                       if config.pos == "rope" else None)
+        self.rotary = (Rotary(config.d_head, config.block_size, config.rope_base, config.rope_layout,
+                              config.rope_scaling_args) if config.pos == "rope" else None)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.transformer.wte.weight
@@ -275,8 +362,18 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding and "wpe" in self.transformer else n
 
-    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        "`idx (batch, seq)` int64 -> `logits (batch, seq, vocab)`; with `cache`, `idx` continues the cached positions."
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str, **kwargs) -> GPT:
+        """A published GPT-2 or Llama-family (Llama, Mistral, Qwen2) model from a Hugging Face Hub name or a folder
+        holding `config.json` and safetensors weights; see `mlre_lab.nn.pretrained.load_pretrained` for the options."""
+        from mlre_lab.nn.pretrained import load_pretrained
+        return load_pretrained(name_or_dir, **kwargs)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None,
+                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`idx (batch, seq)` int64 -> `logits (batch, seq, vocab)`; with `cache`, `idx` continues the cached positions.
+        `attention_mask (batch, cached + seq)`: 1 for tokens, 0 for padding (left padding: rows of different lengths
+        in one batch); padding is never attended to, and each row's positions count its own tokens from 0."""
         check_shapes(idx=(idx, "batch seq"))
         if idx.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"idx must hold integer token ids (int64), got dtype {idx.dtype}")
@@ -286,13 +383,19 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of {seq} tokens" + (f" after {start} cached" if start else "") +
                              f" is longer than block_size={self.config.block_size}: crop it to the last "
                              f"{self.config.block_size - start} tokens")
+        mask = positions = None
+        if attention_mask is not None:
+            check_shapes({"batch": idx.size(0), "seq_k": start + seq}, attention_mask=(attention_mask, "batch seq_k"))
+            positions = padded_positions(attention_mask)[:, start:]  # (batch, seq)
+            mask = padded_causal_mask(attention_mask, seq)  # (batch, 1, seq, seq_k)
         x = self._embed_tokens(idx)  # (batch, seq, d_model)
         if "wpe" in self.transformer:
-            x = x + self.transformer.wpe(torch.arange(start, start + seq, device=idx.device))
+            x = x + self.transformer.wpe(torch.arange(start, start + seq, device=idx.device) if positions is None
+                                         else positions)
         if self.config.dropout:
             x = F.dropout(x, self.config.dropout, self.training)
         for layer, block in enumerate(self.transformer.h):
-            x = block(x, self.rotary, cache, layer)
+            x = block(x, self.rotary, cache, layer, mask, positions)
         if cache is not None:
             cache.advance(seq)
         return self.lm_head(self.transformer.ln_f(x))  # (batch, seq, vocab)
@@ -318,28 +421,33 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, use_cache: bool = True,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 top_p: float | None = None, use_cache: bool = True, generator: torch.Generator | None = None,
+                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Continue `idx (batch, seq)` by `max_new_tokens` tokens; returns `(batch, seq + max_new_tokens)`.
         `temperature=0` is greedy decoding; `top_k`, `top_p` restrict sampling; `generator` (on the model's device)
-        makes sampling reproducible. With `use_cache`, each step feeds only the new token through a KV cache."""
+        makes sampling reproducible. With `use_cache`, each step feeds only the new token through a KV cache.
+        `attention_mask (batch, seq)` marks left padding (0) in a batch of prompts of different lengths."""
         check_shapes(idx=(idx, "batch seq"))
         if idx.size(1) == 0:
             raise ValueError("generate needs a prompt of at least one token")
         was_training = self.training
         self.eval()
         block = self.config.block_size
-        cache = self.new_cache(idx.size(0)) if use_cache else None
+        mask = attention_mask
+        window = lambda n: None if mask is None else mask[:, -n:]  # the mask of the last n positions
+        cache = self.new_cache(idx.size(0), min(block, idx.size(1) + max_new_tokens)) if use_cache else None
         for _ in range(max_new_tokens):
             if cache is None:
-                logits = self(idx[:, -block:])
-            elif cache.pos == 0 or cache.pos == block:  # first step, or the cache is full: (re)fill it
+                logits = self(idx[:, -block:], attention_mask=window(block))
+            elif cache.pos == 0 or cache.pos == cache.max_seq:  # first step, or the cache is full: (re)fill it
                 cache.reset()
-                logits = self(idx[:, -block:], cache=cache)
+                logits = self(idx[:, -block:], cache=cache, attention_mask=window(block))
             else:
-                logits = self(idx[:, -1:], cache=cache)
+                logits = self(idx[:, -1:], cache=cache, attention_mask=window(cache.pos + 1))
             next_id = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (batch, 1)
             idx = torch.cat([idx, next_id], dim=1)
+            if mask is not None:
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         self.train(was_training)
         return idx
 
@@ -463,10 +571,13 @@ def load_llama_state_dict(model: GPT, sd: dict[str, torch.Tensor]) -> GPT:
         attn, mlp = theirs + "self_attn.", theirs + "mlp."
         plan[ours + "ln_1.weight"] = ((theirs + "input_layernorm.weight",), same)
         plan[ours + "ln_2.weight"] = ((theirs + "post_attention_layernorm.weight",), same)
-        for p in ("weight", "bias") if c.bias else ("weight",):
+        params = lambda part: ("weight", "bias") if c.has_bias(part) else ("weight",)
+        for p in params("qkv"):
             plan[ours + f"attn.c_attn.{p}"] = ((attn + f"q_proj.{p}", attn + f"k_proj.{p}", attn + f"v_proj.{p}"),
                                               fuse_qkv)
+        for p in params("attn_out"):
             plan[ours + f"attn.c_proj.{p}"] = ((attn + f"o_proj.{p}",), same)
+        for p in params("mlp"):
             for proj in ("gate_proj", "up_proj", "down_proj"):
                 plan[ours + f"mlp.{proj}.{p}"] = ((mlp + f"{proj}.{p}",), same)
     # older HF checkpoints saved the rotary frequencies as a buffer; a tied model may still carry lm_head
