@@ -6,9 +6,11 @@ import signal
 import nbformat
 import pytest
 
+from mlre_lab.lab import grader
 from mlre_lab.lab.grader import (
     CellRun,
     _exit_description,
+    answer_key,
     format_result,
     grade_cli,
     grade_notebook,
@@ -60,6 +62,20 @@ def write(tmp_path, nb, name="ex.ipynb"):
     return path
 
 
+def grade(tmp_path, nb, name="ex.ipynb", **kwargs):
+    "Grade `nb` against its own answer key (synthetic notebooks are no exercise set of the lab)."
+    return grade_notebook(write(tmp_path, nb, name), key=answer_key(nb), **kwargs)
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    "Install synthetic answer keys for the CLI: installed(name=notebook, ...)."
+    def install(**notebooks):
+        keys = {name: answer_key(nb) for name, nb in notebooks.items()}
+        monkeypatch.setattr(grader, "load_answer_keys", lambda path=None: keys)
+    return install
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     "One notebook with every failure a learner can produce, graded once (three kernel starts)."
@@ -79,8 +95,7 @@ def hostile(tmp_path_factory):
         task(11, "a wrong answer with a passing-looking print", "print('PASS everything')\ndouble11 = abs",
              "check_double(double11)"),
     )
-    path = write(tmp_path_factory.mktemp("hostile"), nb)
-    return grade_notebook(path, timeout=4, memory_gb=1)
+    return grade(tmp_path_factory.mktemp("hostile"), nb, timeout=4, memory_gb=1)
 
 
 def by_number(result):
@@ -117,9 +132,10 @@ def test_the_report_and_json(hostile, capsys):
     assert data["score"] == 4 and len(data["tasks"]) == 11 and data["overhead_seconds"] >= 0
 
 
-def test_a_solved_notebook_scores_full_marks_and_is_recorded(tmp_path, capsys):
+def test_a_solved_notebook_scores_full_marks_and_is_recorded(tmp_path, capsys, installed):
     nb = notebook(task(1, "double", "def double(x):\n    return 2 * x", "check_double(double)", points=2),
                   task(2, "double again", "double2 = lambda x: x + x", "check_double(double2)"))
+    installed(ex=nb)
     path = write(tmp_path, nb)
     db = tmp_path / "progress.sqlite"
     assert grade_cli([str(path), "--json", "--db", str(db), "--timeout", "30"]) == 0
@@ -136,23 +152,19 @@ def test_a_changed_check_cell_fails_against_the_reference(tmp_path):
     original = notebook(task(1, "double", "def double(x):\n    return 2 * x", "check_double(double)"))
     cheat = notebook(task(1, "double", "def double(x):\n    return 0",
                           "check_double = lambda fn: print('PASS check_double')\ncheck_double(double)"))
-    reference = write(tmp_path, original, "reference.ipynb")
-    result = grade_notebook(write(tmp_path, cheat), timeout=30, reference=reference)
+    result = grade_notebook(write(tmp_path, cheat), key=answer_key(original), timeout=30)
     assert not result.tasks[0].passed and "check cell was changed" in result.tasks[0].feedback
 
 
 def test_bad_paths_and_notebooks_without_tasks_are_clear(tmp_path, capsys):
     assert grade_cli([str(tmp_path / "missing.ipynb")]) == 2
-    assert "missing.ipynb is not a notebook file" in capsys.readouterr().err
+    assert "missing.ipynb: no such file" in capsys.readouterr().err
     assert grade_cli([]) == 2
     (tmp_path / "broken.ipynb").write_text("{not json")
-    result = grade_notebook(tmp_path / "broken.ipynb")
+    result = grade_notebook(tmp_path / "broken.ipynb", key=answer_key(notebook()))
     assert result.error.startswith("could not read") and not result.tasks
-    empty = write(tmp_path, nbformat.v4.new_notebook(cells=[code("x = 1")]), "empty.ipynb")
-    assert grade_cli([str(empty), "--no-record"]) == 0
-    assert "has no tasks" in capsys.readouterr().out
     bad_header = notebook([md("## Task 1: no metadata"), code("pass")])
-    result = grade_notebook(write(tmp_path, bad_header, "bad.ipynb"))
+    result = grade_notebook(write(tmp_path, bad_header, "bad.ipynb"), key=answer_key(notebook()))
     assert "cell 2" in result.error and "difficulty" in result.error
 
 
@@ -188,7 +200,7 @@ def test_the_library_checks_surface_nan_shape_and_dtype_mistakes(tmp_path):
         task(3, "float64", "def s3(x, dim=-1):\n    return torch.softmax(x.double(), dim)", "check_softmax(s3)"),
         task(4, "right", "def s4(x, dim=-1):\n    return torch.softmax(x, dim)", "check_softmax(s4)"),
         setup=setup)
-    result = grade_notebook(write(tmp_path, nb), timeout=60)
+    result = grade(tmp_path, nb, timeout=60)
     tasks = by_number(result)
     assert [t.passed for t in result.tasks] == [False, False, False, True]
     assert all(tasks[n].feedback.startswith("check_softmax failed") for n in (1, 2, 3))
@@ -197,12 +209,15 @@ def test_the_library_checks_surface_nan_shape_and_dtype_mistakes(tmp_path):
     assert tasks[4].feedback.startswith("PASS check_softmax")
 
 
-def test_grade_all_grades_the_exercises_folder(tmp_path, monkeypatch, capsys):
+def test_grade_all_grades_the_exercises_folder(tmp_path, monkeypatch, capsys, installed):
     monkeypatch.chdir(tmp_path)
     assert grade_cli(["--all", "--no-record"]) == 2
     assert "no exercises/ folder" in capsys.readouterr().err
     (tmp_path / "exercises").mkdir()
     nb = notebook(task(1, "double", "def double(x):\n    return 2 * x", "check_double(double)"))
     write(tmp_path / "exercises", nb, "01_double.ipynb")
+    assert grade_cli(["--all", "--no-record"]) == 2  # not an exercise set of the lab
+    assert "01_double.ipynb matches no exercise set" in capsys.readouterr().err
+    installed(**{"01_double": nb})
     assert grade_cli(["--all", "--no-record"]) == 0
     assert "exercises/01_double.ipynb" in capsys.readouterr().out

@@ -58,13 +58,16 @@ def test_sigkill_at_several_points_then_resume_is_bitwise_identical(tmp_path):
     assert reference.returncode == 0, reference.stderr
 
     victim = Run(runs / "victim")
-    # 1. killed while starting up, before any checkpoint exists
+    # 1. killed while starting up, before any checkpoint exists: nothing to resume, and the name is free again
     proc = start(config, "--runs-dir", runs, "--name", "victim")
     assert kill_when(proc, lambda: (victim.path / "status.json").exists())
-    # 2.-4. killed at later and later steps: between checkpoints, right after one, near the end
+    refused = mlre("train", "--resume", "victim", "--runs-dir", runs)
+    assert refused.returncode == 2 and "nothing to resume" in refused.stderr
+    # 2.-4. killed at later and later steps: after the first checkpoint, between checkpoints, near the end
     kills = 0
-    for target in (3, 17, 36):
-        proc = start("--resume", "victim", "--runs-dir", runs)
+    for target in (7, 17, 36):
+        how = ("--resume", "victim") if target > 7 else (config, "--name", "victim")
+        proc = start(*how, "--runs-dir", runs)
         kills += kill_when(proc, lambda t=target: last_step(victim) >= t)
         assert victim.status() in ("killed", "finished")
     assert kills >= 2, "the runs finished before they could be killed: make the test model slower"

@@ -241,6 +241,20 @@ def build_all(solutions: Path | str = "solutions", out: Path | str = "exercises"
     return report
 
 # %% ../../nbs/81_exercises.ipynb #c023
+def _answer_key(solutions: Path, write: bool) -> list[Path]:
+    "[the grader's answer-key file] if it is stale, rewritten when `write`; only for the lab's own solutions/."
+    from mlre_lab.lab.grader import KEY_FILE, build_answer_keys, render_answer_keys
+    from mlre_lab.lab.progress import lab_root
+    if Path(solutions).resolve() != (lab_root() / "solutions").resolve():
+        return []
+    text = render_answer_keys(build_answer_keys(solutions))
+    if KEY_FILE.is_file() and KEY_FILE.read_text(encoding="utf-8") == text:
+        return []
+    if write:
+        KEY_FILE.write_text(text, encoding="utf-8")
+    return [KEY_FILE]
+
+
 def exercises_cli(argv: list[str]) -> int:
     "Build exercises/ from solutions/, or with --check verify that they match."
     parser = argparse.ArgumentParser(prog="mlre exercises", description=exercises_cli.__doc__)
@@ -253,6 +267,7 @@ def exercises_cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         report = build_all(args.solutions, args.out, write=not args.check)
+        report["differ" if args.check else "written"] += _answer_key(args.solutions, write=not args.check)
     except (ExerciseFormatError, FileNotFoundError, nbformat.reader.NotJSONError) as e:
         print(f"error: {e}")
         return 2

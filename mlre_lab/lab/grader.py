@@ -1,4 +1,4 @@
-"""`mlre grade`: run an exercise notebook in a fresh kernel, cell by cell, and score each task by its check.
+"""`mlre grade`: run an exercise notebook in a fresh kernel, cell by cell, and score each task by its check against the lab's answer key.
 
 Docs: https://mlre-lab.github.io/mlre-lab/grader.html.md"""
 
@@ -8,13 +8,23 @@ Docs: https://mlre-lab.github.io/mlre-lab/grader.html.md"""
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
+import functools
+import importlib.util
+import inspect
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
+import textwrap
 import time
+import types
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,11 +36,15 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .exercises import ExerciseFormatError, Task, parse_tasks
+from .progress import DB_ENV
 
 # %% auto #0
-__all__ = ['MEMORY_ENV', 'DEFAULT_MEMORY_GB', 'DEFAULT_TIMEOUT', 'PASS_PREFIX', 'MAX_OUTPUT_CHARS', 'kernel_argv', 'CellRun',
-           'GradingKernel', 'is_check_cell', 'execute_notebook', 'TaskResult', 'summarise_error', 'score_task',
-           'NotebookResult', 'memory_limit_bytes', 'grade_notebook', 'format_result', 'grade_cli']
+__all__ = ['MEMORY_ENV', 'DEFAULT_MEMORY_GB', 'DEFAULT_TIMEOUT', 'PASS_PREFIX', 'RUN_ENV', 'MAX_OUTPUT_CHARS', 'HARNESS',
+           'KEY_FILE', 'kernel_argv', 'kernel_env', 'kernel_processes', 'kill_kernel_processes', 'CellRun',
+           'GradingKernel', 'shipped_code', 'integrity_request', 'probe_expression', 'integrity_problem',
+           'is_check_cell', 'execute_notebook', 'answer_key', 'build_answer_keys', 'render_answer_keys',
+           'load_answer_keys', 'TaskResult', 'summarise_error', 'score_task', 'NotebookResult', 'memory_limit_bytes',
+           'grade_notebook', 'format_result', 'grade_cli']
 
 # %% ../../nbs/82_grader.ipynb #c005
 MEMORY_ENV = "MLRE_GRADE_MEMORY_GB"
@@ -68,6 +82,60 @@ class _GradingKernelSpecs(KernelSpecManager):
         return KernelSpec(argv=self._argv, display_name="mlre grading kernel", language="python",
                           env={"PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "Agg"})
 
+
+RUN_ENV = "MLRE_GRADING_RUN"
+
+
+def kernel_env(data_home: Path, run_id: str) -> dict[str, str]:
+    "The kernel's environment: the grader's without the progress store's variable, a scratch data folder, a run tag."
+    env = {k: v for k, v in os.environ.items() if k != DB_ENV}
+    env.update({"XDG_DATA_HOME": str(data_home), RUN_ENV: run_id})
+    return env
+
+# %% ../../nbs/82_grader.ipynb #g001
+def kernel_processes(session: int | None, run_id: str) -> list[int]:
+    "Live processes of kernel session `session` or carrying `run_id` in their environment, with all their descendants."
+    import psutil
+
+    procs = {}
+    for p in psutil.process_iter(["pid", "ppid", "status", "environ"]):
+        if p.info["status"] != psutil.STATUS_ZOMBIE and p.info["pid"] != os.getpid():
+            procs[p.info["pid"]] = p.info
+
+    def in_session(pid: int) -> bool:
+        try:
+            return session is not None and os.getsid(pid) == session
+        except (OSError, AttributeError):  # gone, or a platform without sessions
+            return False
+
+    found = {pid for pid, info in procs.items()
+             if in_session(pid) or (info["environ"] or {}).get(RUN_ENV) == run_id}
+    children: dict[int, list[int]] = {}
+    for pid, info in procs.items():
+        children.setdefault(info["ppid"], []).append(pid)
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return sorted(found)
+
+
+def kill_kernel_processes(session: int | None, run_id: str, rounds: int = 50) -> int:
+    "SIGKILL every process `kernel_processes` finds, again until none is left; the number of processes killed."
+    killed = 0
+    for _ in range(rounds):
+        pids = kernel_processes(session, run_id)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        killed += len(pids)
+        time.sleep(0.02)
+    return killed
+
 # %% ../../nbs/82_grader.ipynb #c007
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _quiet = logging.getLogger("mlre_lab.lab.grader.nbclient")
@@ -80,7 +148,7 @@ _quiet.setLevel(logging.CRITICAL + 1)  # nbclient logs timeouts and deaths; the 
 class CellRun:
     "The outcome of executing one code cell."
     index: int
-    status: str  # ok, error, timeout, died, skipped
+    status: str  # ok, error, timeout, died, skipped, tampered (a check that was replaced in the notebook)
     stdout: str = ""
     ename: str = ""
     evalue: str = ""
@@ -126,24 +194,39 @@ class _CappedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+def _asked_to_exit(reply: dict | None) -> bool:
+    "Whether an execute reply carries IPython's request to stop the kernel (`exit()` or `quit()` in the cell)."
+    payload = (reply or {}).get("content", {}).get("payload") or []
+    return any(p.get("source") == "ask_exit" and not p.get("keepkernel") for p in payload)
+
+
 class GradingKernel:
-    "One fresh kernel at a time for notebook `nb`, run in folder `cwd`."
+    "One fresh kernel at a time for notebook `nb`, run in folder `cwd`; `stop` leaves no process of it behind."
 
     def __init__(self, nb: nbformat.NotebookNode, cwd: Path, timeout: float, memory_bytes: int,
                  startup_timeout: float = 60):
         self.nb, self.cwd, self.timeout = nb, cwd, timeout
         self.argv, self.startup_timeout = kernel_argv(memory_bytes), startup_timeout
         self.client: NotebookClient | None = None
-        self.starts = 0
+        self.starts, self.run_id, self.session = 0, uuid.uuid4().hex, None
+        self._scratch: tempfile.TemporaryDirectory | None = None
+        self._reply: dict | None = None
 
     def start(self) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="mlre-grade-")
         km = AsyncKernelManager(kernel_name="mlre-grading", kernel_spec_manager=_GradingKernelSpecs(self.argv))
         self.client = _CappedClient(self.nb, km=km, timeout=self.timeout, startup_timeout=self.startup_timeout,
                                    allow_errors=True, interrupt_on_timeout=False, shutdown_kernel="immediate",
-                                   record_timing=True, log=_quiet)
-        self.client.start_new_kernel(cwd=str(self.cwd))
+                                   record_timing=True, log=_quiet, on_cell_executed=self._replied)
+        self.client.start_new_kernel(cwd=str(self.cwd), env=kernel_env(Path(self._scratch.name), self.run_id))
+        pid = self.client.km.provisioner.process.pid
+        with contextlib.suppress(OSError, AttributeError):
+            self.session = os.getsid(pid)  # the kernel leads its own session
         self.client.start_new_kernel_client()
         self.starts += 1
+
+    def _replied(self, cell, cell_index, execute_reply) -> None:
+        self._reply = execute_reply
 
     def stop(self) -> None:
         if self.client is not None and self.client.km is not None:
@@ -151,7 +234,10 @@ class GradingKernel:
                 self.client._cleanup_kernel()  # nbclient's own shutdown: kill, close channels, remove files
             except Exception:  # a kernel that is already gone has nothing left to clean
                 pass
-        self.client = None
+        kill_kernel_processes(self.session, self.run_id)  # what the kernel started, in any session or group
+        if self._scratch is not None:
+            self._scratch.cleanup()
+        self.client, self._scratch = None, None
 
     def restart(self) -> None:
         self.stop()
@@ -169,7 +255,7 @@ class GradingKernel:
     def run(self, index: int) -> CellRun:
         "Execute cell `index`; never raises for anything the cell does."
         cell = self.nb.cells[index]
-        self.client.printed = 0
+        self.client.printed, self._reply = 0, None
         try:
             self.client.execute_cell(cell, index)
         except CellTimeoutError:  # the learner's code ran for the whole timeout
@@ -187,10 +273,147 @@ class GradingKernel:
             if out.output_type == "error":
                 run.status, run.ename, run.evalue = "error", out.ename, _ANSI.sub("", out.evalue)
                 run.traceback = _ANSI.sub("", "\n".join(out.traceback))
+        if _asked_to_exit(self._reply):
+            run.status, run.detail = "died", "the kernel died: the cell called exit() or quit(), which stops it"
         return run
+
+    def inspect_checks(self, request: dict) -> dict:
+        "Run the integrity probe for `request` silently in the kernel (no output, no history); its report."
+        msg_id = self.client.kc.execute("", silent=True, store_history=False,
+                                        user_expressions={"probe": probe_expression(request)})
+        reply = self.client.wait_for_reply(msg_id)
+        found = (reply or {}).get("content", {}).get("user_expressions", {}).get("probe", {})
+        if found.get("status") != "ok":
+            raise RuntimeError(f"{found.get('ename', 'no reply')}: {found.get('evalue', '')}".rstrip(": "))
+        return json.loads(ast.literal_eval(found["data"]["text/plain"]))
+
+# %% ../../nbs/82_grader.ipynb #g002
+HARNESS = "mlre_lab.checks.harness"
+
+_PROBE = r'''
+import hashlib, inspect, json, sys, types
+
+def digest(code):
+    "A fingerprint of a code object: bytecode, names and constants, nested functions included."
+    h, todo = hashlib.sha256(), [code]
+    while todo:
+        c = todo.pop()
+        h.update(c.co_code)
+        h.update(repr((c.co_names, c.co_varnames, c.co_freevars, c.co_cellvars)).encode())
+        for k in c.co_consts:
+            if isinstance(k, types.CodeType):
+                todo.append(k)
+            else:
+                h.update(repr(sorted(k, key=repr) if isinstance(k, frozenset) else k).encode())
+    return h.hexdigest()[:16]
+
+def live(module, path):
+    "The digest of the function or method at `path` ('name' or 'Class.name') in `module` as it is now."
+    obj = vars(module)
+    for part in path.split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else vars(obj).get(part) if isinstance(obj, type) else None
+    if isinstance(obj, property):
+        obj = obj.fget
+    if isinstance(obj, (staticmethod, classmethod)):
+        obj = obj.__func__
+    try:
+        obj = inspect.unwrap(obj)
+    except ValueError:
+        return None
+    code = getattr(obj, "__code__", None)
+    return digest(code) if isinstance(code, types.CodeType) else None
+
+def probe(request, user_ns):
+    report = {"code": {}, "names": {}}
+    for module, paths in request["code"].items():
+        mod = sys.modules.get(module)
+        report["code"][module] = None if mod is None else {p: live(mod, p) for p in paths}
+    for name, module in request["names"].items():
+        mod, obj = sys.modules.get(module), user_ns.get(name)
+        report["names"][name] = ("missing" if obj is None else
+                                 "lab" if mod is not None and vars(mod).get(name) is obj else "other")
+    return json.dumps(report)
+'''
+_probe: dict = {}
+exec(_PROBE, _probe)
+
+
+def _defined(code: types.CodeType, prefix: str = "") -> dict[str, set[str]]:
+    "{'name' or 'Class.name': digests} for the functions and methods defined at the top of module code `code`."
+    out: dict[str, set[str]] = {}
+    for const in code.co_consts:
+        if not isinstance(const, types.CodeType) or const.co_name.startswith("<"):
+            continue
+        if const.co_flags & inspect.CO_OPTIMIZED:  # a function body
+            out.setdefault(prefix + const.co_name, set()).add(_probe["digest"](const))
+        else:  # a class body: its methods
+            for path, digests in _defined(const, f"{prefix}{const.co_name}.").items():
+                out.setdefault(path, set()).update(digests)
+    return out
+
+
+@functools.cache
+def _source(module: str) -> tuple[str, str, str] | None:
+    "(source, file, package) of installed module `module`, None if it cannot be found."
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin).read_text(encoding="utf-8"), spec.origin, spec.parent
+
+
+@functools.cache
+def shipped_code(module: str) -> dict[str, frozenset[str]]:
+    "Digests of the code module `module` defines, and of the lab's functions and classes it imports, as installed."
+    found = _source(module)
+    if found is None:
+        return {}
+    source, origin, package = found
+    out = {p: frozenset(d) for p, d in _defined(compile(source, origin, "exec", dont_inherit=True)).items()}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        name = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+        if name.split(".")[0] != "mlre_lab" or name == module:
+            continue
+        theirs = shipped_code(name)
+        for alias in node.names:
+            for path, digests in theirs.items():
+                if path == alias.name or path.startswith(alias.name + "."):
+                    out[(alias.asname or alias.name) + path[len(alias.name):]] = digests
+    return out
+
+
+def integrity_request(checks: dict[str, str | None]) -> dict:
+    "What the probe inspects before a cell calling `checks` ({check name: its module, None when not the lab's})."
+    modules = sorted({m for m in checks.values() if m} | ({HARNESS} if any(checks.values()) else set()))
+    return {"code": {m: sorted(shipped_code(m)) for m in modules},
+            "names": {n: m for n, m in sorted(checks.items()) if m}}
+
+
+def probe_expression(request: dict) -> str:
+    "One expression that runs the probe in the kernel and returns its JSON report, leaving no names behind."
+    return f"(lambda ns: (exec({_PROBE!r}, ns), ns['probe']({request!r}, globals()))[1])({{}})"
+
+
+def integrity_problem(report: dict) -> str | None:
+    "None when the probe's `report` shows the lab's own checks and harness; otherwise what was changed."
+    problems = [f"{name} is not the lab's {name}: it was redefined or replaced in this notebook"
+                for name, where in report["names"].items() if where == "other"]
+    for module, found in report["code"].items():
+        shipped = shipped_code(module)
+        changed = sorted(p for p, d in (found or {}).items() if d not in shipped.get(p, ()))
+        if changed:
+            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+            problems.append(f"{module}.{changed[0]}{more} is not the code the lab shipped: it was replaced or "
+                            f"patched in this notebook")
+    if not problems:
+        return None
+    return ("the check was not run: " + "; ".join(problems) + ". Restart the kernel, remove the cell that changes "
+            "it, and grade again.")
 
 # %% ../../nbs/82_grader.ipynb #c009
 _CHECK_CALL = re.compile(r"^[^#\n]*?(?<!def )\bcheck_\w+\s*\(", re.MULTILINE)
+_CHECK_NAME = re.compile(r"(?<!def )\b(check_\w+)\s*\(")
 
 
 def is_check_cell(cell) -> bool:
@@ -198,9 +421,16 @@ def is_check_cell(cell) -> bool:
     return cell.cell_type == "code" and _CHECK_CALL.search(cell.source) is not None
 
 
+def _is_setup(index: int, tasks: list[Task]) -> bool:
+    "A cell before the first task: the imports and definitions every task needs."
+    return index < min((t.start for t in tasks), default=0)
+
+
 def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, timeout: float = DEFAULT_TIMEOUT,
-                     memory_bytes: int = 0) -> tuple[dict[int, CellRun], int, float]:
-    "Run `nb`'s code cells in a fresh kernel; return ({cell index: CellRun}, kernel starts, seconds of replays)."
+                     memory_bytes: int = 0, verify: dict[int, dict] | None = None
+                     ) -> tuple[dict[int, CellRun], int, float]:
+    """Run `nb`'s code cells in a fresh kernel; return ({cell index: CellRun}, kernel starts, seconds of replays).
+    `verify` maps a check cell to the integrity request probed just before it; a failing setup cell ends the run."""
     owner = {i: t.number for t in tasks for i in t.cells}
     kernel = GradingKernel(nb, cwd, timeout, memory_bytes)
     runs: dict[int, CellRun] = {}
@@ -219,15 +449,72 @@ def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, ti
                 kernel.restart()
                 replay_seconds += sum(kernel.run(j).seconds for j in replay)
                 needs_restart = False
+            if verify and index in verify:
+                try:
+                    problem = integrity_problem(kernel.inspect_checks(verify[index]))
+                except Exception as e:  # the kernel could not even be asked: do not trust this check
+                    problem, needs_restart = f"the grader could not verify the lab's checks ({e})", True
+                if problem:
+                    runs[index] = CellRun(index, "tampered", detail=problem)
+                    continue
             run = runs[index] = kernel.run(index)
             if run.status in ("timeout", "died"):
                 broken_task, needs_restart = task, True
                 replay = [j for j in replay if task is None or owner.get(j) != task]
             elif run.status == "ok" and not (task is not None and is_check_cell(cell)):
                 replay.append(index)
+            if run.status != "ok" and task is None and _is_setup(index, tasks):
+                break  # no task can run without its setup
     finally:
         kernel.stop()
     return runs, kernel.starts, replay_seconds
+
+# %% ../../nbs/82_grader.ipynb #k001
+KEY_FILE = Path(importlib.util.find_spec("mlre_lab.lab").origin).with_name("answer_keys.json")  # package data
+
+
+def _imported_from(sources: list[str]) -> dict[str, str]:
+    "{name: module} for every `from mlre_lab... import name` in `sources`."
+    found = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mlre_lab":
+                found.update({a.asname or a.name: node.module for a in node.names})
+    return found
+
+
+def answer_key(nb: nbformat.NotebookNode, name: str = "notebook") -> dict:
+    "What grading needs from an answer key: each task's number, title, points and check cells, and where checks live."
+    tasks = parse_tasks(nb, name)
+    setup = [c.source for i, c in enumerate(nb.cells) if c.cell_type == "code" and _is_setup(i, tasks)]
+    imported = _imported_from(setup)
+    key_tasks, names = [], set()
+    for t in tasks:
+        checks = [nb.cells[i].source.strip() for i in t.cells if is_check_cell(nb.cells[i])]
+        names.update(n for source in checks for n in _CHECK_NAME.findall(source))
+        key_tasks.append({"number": t.number, "title": t.title, "points": t.points, "checks": checks})
+    return {"tasks": key_tasks, "check_modules": {n: imported.get(n) for n in sorted(names)}}
+
+
+def build_answer_keys(solutions: Path | str) -> dict[str, dict]:
+    "The answer key of every solution notebook in folder `solutions`, by exercise set name."
+    return {p.stem: answer_key(nbformat.read(p, as_version=4), str(p)) for p in sorted(Path(solutions).glob("*.ipynb"))}
+
+
+def render_answer_keys(keys: dict) -> str:
+    return json.dumps(keys, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def load_answer_keys(path: Path | str = KEY_FILE) -> dict[str, dict]:
+    "The answer keys installed with the lab (empty if the file is missing)."
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
 
 # %% ../../nbs/82_grader.ipynb #c011
 @dataclass
@@ -254,6 +541,8 @@ def summarise_error(run: CellRun, memory_bytes: int = 0) -> str:
     "One readable message for a failed cell: the exception, where it happened, and a memory note if relevant."
     if run.status in ("timeout", "died", "skipped"):
         return f"cell {run.index}: {run.detail}"
+    if run.status == "tampered":
+        return run.detail
     if run.ename == "CheckFailed" or run.ename.endswith(("CheckFailed", "TaskNotImplemented")):
         return run.evalue.strip()
     lines = re.findall(r"Cell In\[\d+\], line (\d+)", run.traceback)
@@ -264,35 +553,39 @@ def summarise_error(run: CellRun, memory_bytes: int = 0) -> str:
     return f"{_memory_hint(run, memory_bytes)}your code raised {message} ({where})"
 
 
-def score_task(task: Task, nb: nbformat.NotebookNode, runs: dict[int, CellRun], memory_bytes: int = 0,
-               reference_checks: list[str] | None = None) -> TaskResult:
-    "Score `task` from the cells' runs; `reference_checks` are the original check cells' sources, if known."
+def score_task(expected: dict, task: Task | None, nb: nbformat.NotebookNode, runs: dict[int, CellRun],
+               memory_bytes: int = 0) -> TaskResult:
+    "Score the key's task `expected` from the runs of the learner's `task` (None: missing from the notebook)."
+    number, title, points = expected["number"], expected["title"], expected["points"]
+    if task is None:
+        return TaskResult(number, title, 0, points, False, f"Task {number} is missing from your notebook: restore "
+                          f"its header and cells from the exercise notebook.", 0.0)
     code = [i for i in task.cells if nb.cells[i].cell_type == "code" and nb.cells[i].source.strip()]
     checks = [i for i in code if is_check_cell(nb.cells[i])]
     task_runs = [runs[i] for i in code if i in runs]
     seconds = sum(r.seconds for r in task_runs)
 
     def result(passed: bool, feedback: str) -> TaskResult:
-        return TaskResult(task.number, task.title, task.points if passed else 0, task.points, passed, feedback,
-                          round(seconds, 3))
+        return TaskResult(number, title, points if passed else 0, points, passed, feedback, round(seconds, 3))
 
     if not checks:
         return result(False, "no check cell: this task has no cell calling its check_...() function. "
                              "Restore the check cell from the original exercise.")
-    if reference_checks is not None and [nb.cells[i].source.strip() for i in checks] != reference_checks:
+    if [nb.cells[i].source.strip() for i in checks] != expected["checks"]:
         return result(False, "the check cell was changed; restore it from the original exercise "
                              "(your code goes in the cells above it).")
-    broken = next((r for r in task_runs if r.status in ("timeout", "died")), None)
+    broken = next((r for r in task_runs if r.status in ("timeout", "died", "tampered")), None)
     if broken is not None:
         return result(False, summarise_error(broken, memory_bytes))
-    check_errors = [runs[i] for i in checks if runs[i].status == "error"]
+    check_errors = [runs[i] for i in checks if i in runs and runs[i].status == "error"]
     failed = next((r for r in check_errors if "CheckFailed" in r.ename or "TaskNotImplemented" in r.ename), None)
     if failed is not None:
         return result(False, summarise_error(failed, memory_bytes))
     first_error = next((r for r in task_runs if r.status == "error"), None)
     if check_errors:
         return result(False, summarise_error(first_error, memory_bytes))
-    silent = [i for i in checks if not any(line.startswith(PASS_PREFIX) for line in runs[i].stdout.splitlines())]
+    silent = [i for i in checks if i not in runs or not any(line.startswith(PASS_PREFIX)
+                                                              for line in runs[i].stdout.splitlines())]
     if silent:
         return result(False, f"cell {silent[0]}: the check ran but printed no 'PASS ' line, so it did not confirm "
                              f"your answer. Make sure the cell still calls the check.")
@@ -305,11 +598,13 @@ def score_task(task: Task, nb: nbformat.NotebookNode, runs: dict[int, CellRun], 
 class NotebookResult:
     "The grading of one notebook."
     notebook: str
+    exercise_set: str = ""
     tasks: list[TaskResult] = field(default_factory=list)
     seconds: float = 0.0
     learner_seconds: float = 0.0
     kernel_starts: int = 0
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> int:
@@ -341,27 +636,19 @@ def memory_limit_bytes(gb: float | None = None) -> int:
     return int(gb * 2**30)
 
 
-def _reference_checks(reference: Path | None, tasks: list[Task]) -> dict[int, list[str]]:
-    "The original check cells of each task, from the `reference` notebook (empty when unknown or unreadable)."
-    if reference is None or not reference.is_file():
-        return {}
-    try:
-        ref = nbformat.read(reference, as_version=4)
-        ref_tasks = parse_tasks(ref, str(reference))
-    except Exception:
-        return {}
-    if [t.number for t in ref_tasks] != [t.number for t in tasks]:
-        return {}
-    return {t.number: [ref.cells[i].source.strip() for i in t.cells if is_check_cell(ref.cells[i])]
-            for t in ref_tasks}
-
-
-def grade_notebook(path: Path | str, timeout: float = DEFAULT_TIMEOUT, memory_gb: float | None = None,
-                   reference: Path | str | None = None) -> NotebookResult:
-    "Execute notebook `path` in a fresh kernel and score its tasks; `reference` is the original exercise, if any."
+def grade_notebook(path: Path | str, key: dict | None = None, timeout: float = DEFAULT_TIMEOUT,
+                   memory_gb: float | None = None, exercise_set: str | None = None) -> NotebookResult:
+    """Execute notebook `path` in a fresh kernel and score it against answer `key` (default: the installed key of
+    `exercise_set`, which defaults to the file's name)."""
     started = time.perf_counter()
     path = Path(path)
-    result = NotebookResult(str(path))
+    name = exercise_set or path.stem
+    result = NotebookResult(str(path), name)
+    if key is None:
+        key = load_answer_keys().get(name)
+        if key is None:
+            result.error = f"{path} matches no exercise set of the lab ({', '.join(load_answer_keys())})"
+            return result
     try:
         nb = nbformat.read(path, as_version=4)
         tasks = parse_tasks(nb, str(path))
@@ -372,43 +659,86 @@ def grade_notebook(path: Path | str, timeout: float = DEFAULT_TIMEOUT, memory_gb
         result.error = f"{path} has no tasks (no '## Task N: title' headers): nothing to grade"
         return result
     memory = memory_limit_bytes(memory_gb)
-    references = _reference_checks(Path(reference) if reference else None, tasks)
+    mine = {t.number: t for t in tasks}
+    expected = {t["number"] for t in key["tasks"]}
+    result.notes = [f"Task {n} is not part of {name}: not scored" for n in sorted(set(mine) - expected)]
+    verify = {}
+    for t in key["tasks"]:
+        learner = mine.get(t["number"])
+        checks = [i for i in learner.cells if is_check_cell(nb.cells[i])] if learner else []
+        if [nb.cells[i].source.strip() for i in checks] == t["checks"]:
+            for i in checks:
+                called = set(_CHECK_NAME.findall(nb.cells[i].source))
+                verify[i] = integrity_request({n: key["check_modules"].get(n) for n in called})
     try:
-        runs, result.kernel_starts, replayed = execute_notebook(nb, tasks, path.resolve().parent, timeout, memory)
+        runs, result.kernel_starts, replayed = execute_notebook(nb, tasks, path.resolve().parent, timeout, memory,
+                                                                verify)
     except Exception as e:  # the kernel could not even start: report, do not crash
         result.error = f"could not run {path}: {type(e).__name__}: {e}"
         result.seconds = time.perf_counter() - started
         return result
-    result.tasks = [score_task(t, nb, runs, memory, references.get(t.number)) for t in tasks]
+    setup = next((r for i, r in sorted(runs.items()) if _is_setup(i, tasks) and r.status != "ok"), None)
+    if setup is not None:
+        result.error = (f"the setup cell (cell {setup.index}, before Task 1) failed, so no task could run: "
+                        f"{summarise_error(setup, memory)}")
+    else:
+        result.tasks = [score_task(t, mine.get(t["number"]), nb, runs, memory) for t in key["tasks"]]
     result.learner_seconds = round(sum(r.seconds for r in runs.values()) + replayed, 3)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
 # %% ../../nbs/82_grader.ipynb #c017
-def _first(text: str, width: int = 90) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    "`text` wrapped at spaces (never inside a word) to `width`, each line after the first indented by `indent`."
+    lines = []
+    for paragraph in text.strip().splitlines() or [""]:
+        lead = paragraph[: len(paragraph) - len(paragraph.lstrip())]
+        lines += textwrap.wrap(paragraph, width, initial_indent=lead, subsequent_indent=lead + "  ",
+                               break_long_words=False, break_on_hyphens=False) or [""]
+    return [lines[0], *(indent + line for line in lines[1:])]
 
 
-def format_result(result: NotebookResult) -> str:
-    "A plain-text table of `result`."
+def format_result(result: NotebookResult, width: int | None = None) -> str:
+    "A plain-text table of `result`, its feedback wrapped to `width` columns (default: the terminal's)."
+    width = width or shutil.get_terminal_size((100, 24)).columns
     if result.error:
-        return f"{result.notebook}\n  {result.error}"
+        return f"{result.notebook}\n  " + "\n  ".join(_wrap(result.error, width - 2, ""))
     rows = [f"{result.notebook}", f"  {'task':<4}  {'points':>6}  {'status':<6}  feedback"]
+    indent = " " * 24
     for t in result.tasks:
         status = "pass" if t.passed else "FAIL"
-        rows.append(f"  {t.number:<4}  {f'{t.points}/{t.max_points}':>6}  {status:<6}  {t.title}: {_first(t.feedback)}")
+        lead = f"  {t.number:<4}  {f'{t.points}/{t.max_points}':>6}  {status:<6}  "
+        rows.append(lead + "\n".join(_wrap(f"{t.title}: {t.feedback}", max(40, width - len(indent)), indent)))
+    rows += [f"  note: {n}" for n in result.notes]
     passed = sum(t.passed for t in result.tasks)
     rows.append(f"  total {result.score}/{result.max_score} points, {passed} of {len(result.tasks)} tasks passed, "
                 f"in {result.seconds:.1f} s (grading overhead {result.overhead_seconds:.1f} s)")
     return "\n".join(rows)
 
 # %% ../../nbs/82_grader.ipynb #c020
+def _refusal(path: Path, exercise_set: str | None, keys: dict) -> str | None:
+    "Why `path` cannot be graded (as `exercise_set`), in one sentence; None if it can."
+    if not path.exists():
+        return f"{path}: no such file"
+    if not path.is_file() or path.suffix != ".ipynb":
+        return f"{path} is not a notebook (an .ipynb file)"
+    name = exercise_set or path.stem
+    if name not in keys:
+        sets = ", ".join(keys) or "none installed"
+        if exercise_set:
+            return f"--set {exercise_set}: no such exercise set (the lab has: {sets})"
+        return (f"{path} matches no exercise set by its name (the lab has: {sets}); name your copy after the set it "
+                f"copies, or grade it with --set NAME")
+    return None
+
+
 def grade_cli(argv: list[str]) -> int:
-    "Grade exercise notebooks: run each in a fresh kernel and score its tasks."
+    "Grade exercise notebooks: run each in a fresh kernel and score its tasks against the lab's answer key."
     parser = argparse.ArgumentParser(prog="mlre grade", description=grade_cli.__doc__)
     parser.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK", help="exercise notebooks to grade")
     parser.add_argument("--all", action="store_true", help="grade every notebook in exercises/")
+    parser.add_argument("--set", dest="exercise_set", metavar="NAME",
+                        help="grade the notebooks as exercise set NAME (e.g. 01_tensors), whatever their file names")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds each cell may run (default {DEFAULT_TIMEOUT:g})")
@@ -417,8 +747,6 @@ def grade_cli(argv: list[str]) -> int:
                              "0: none)")
     parser.add_argument("--db", type=Path, default=None, help="progress database (default: see mlre progress --help)")
     parser.add_argument("--no-record", action="store_true", help="do not record the results in the progress store")
-    parser.add_argument("--solutions", type=Path, default=Path("solutions"),
-                        help="where the original notebooks are, to verify check cells (default: solutions)")
     args = parser.parse_args(argv)
     paths = list(args.notebooks)
     if args.all:
@@ -431,10 +759,11 @@ def grade_cli(argv: list[str]) -> int:
         parser.print_usage(sys.stderr)
         print("error: name at least one notebook, or use --all", file=sys.stderr)
         return 2
-    missing = [p for p in paths if not p.is_file() or p.suffix != ".ipynb"]
-    if missing:
-        for p in missing:
-            print(f"error: {p} is not a notebook file (no such .ipynb file)", file=sys.stderr)
+    keys = load_answer_keys()
+    refusals = [r for p in paths if (r := _refusal(p, args.exercise_set, keys))]
+    if refusals:
+        for r in refusals:
+            print(f"error: {r}", file=sys.stderr)
         return 2
     if args.timeout <= 0:
         print(f"error: --timeout must be positive, got {args.timeout:g}", file=sys.stderr)
@@ -446,9 +775,13 @@ def grade_cli(argv: list[str]) -> int:
         return 2
     results = []
     for path in paths:
+        if path.resolve().parent.name == "exercises" and not args.all:
+            print(f"warning: {path} is the pristine exercise notebook, which `mlre exercises build` regenerates. "
+                  f"Work in a copy: mkdir -p work && cp {path} work/, then mlre grade work/{path.name}",
+                  file=sys.stderr)
         if not args.json:
             print(f"grading {path} ...", flush=True)
-        result = grade_notebook(path, args.timeout, args.memory, reference=args.solutions / path.name)
+        result = grade_notebook(path, timeout=args.timeout, memory_gb=args.memory, exercise_set=args.exercise_set)
         results.append(result)
         if not args.no_record and result.tasks:
             try:
@@ -460,6 +793,6 @@ def grade_cli(argv: list[str]) -> int:
             print(format_result(result), end="\n\n", flush=True)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
-    if any(r.error and "no tasks" not in r.error for r in results):
+    if any(r.error for r in results):
         return 2
     return 0 if all(t.passed for r in results for t in r.tasks) else 1

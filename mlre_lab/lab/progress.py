@@ -97,9 +97,10 @@ def _now() -> str:
 
 
 def record_run(result, db: Path | str | None = None) -> str:
-    "Record every task of grader result `result` as one run; return its run id."
+    "Record every task of grader result `result` as one run, under its exercise set's name; return its run id."
     run_id, stamp = uuid.uuid4().hex, _now()
-    write_attempts(({"run_id": run_id, "timestamp": stamp, "notebook": Path(result.notebook).stem,
+    name = getattr(result, "exercise_set", "") or Path(result.notebook).stem
+    write_attempts(({"run_id": run_id, "timestamp": stamp, "notebook": name,
                      "path": str(result.notebook), "task": t.number, "title": t.title, "points": t.points,
                      "max_points": t.max_points, "passed": int(bool(t.passed)), "feedback": t.feedback,
                      "duration": float(t.seconds)} for t in result.tasks), db)
@@ -129,7 +130,7 @@ class DayStatus:
 
 def lab_root() -> Path:
     "The lab's folder: the repository this package was installed from, else the current folder."
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # mlre_lab/lab/progress.py -> the repository
     return here if (here / "nbs").is_dir() else Path.cwd()
 
 

@@ -21,6 +21,7 @@ import os
 import pickle
 import random
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ import torch
 
 # %% auto #0
 __all__ = ['atomic_write_bytes', 'rng_state', 'set_rng_state', 'CheckpointError', 'checkpoint_path', 'save_checkpoint',
-           'list_checkpoints', 'verify_checkpoint', 'load_checkpoint', 'latest_checkpoint']
+           'list_checkpoints', 'verify_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'remove_stale_temporaries',
+           'process_alive']
 
 # %% ../../nbs/07c_checkpoint.ipynb #c005
 def _fsync_dir(directory: Path) -> None:
@@ -50,6 +52,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a quota, a permission: name the file the caller asked for
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
@@ -90,6 +94,8 @@ def checkpoint_path(directory: str | Path, step: int) -> Path:
 
 def save_checkpoint(directory: str | Path, step: int, state: dict, keep: int = 2) -> Path:
     "Write `state` as checkpoint `step` in `directory` (atomically, with a checksum); keep the newest `keep`."
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep must be an int >= 1 (the checkpoints to keep, this one included), got {keep!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -118,8 +124,11 @@ def verify_checkpoint(path: str | Path) -> bytes:
         raise CheckpointError(f"{path}: no such checkpoint")
     if not sidecar.is_file():
         raise CheckpointError(f"{path}: incomplete (no {sidecar.name}: the run stopped while saving it)")
-    data = path.read_bytes()
-    expected, actual = sidecar.read_text().strip(), hashlib.sha256(data).hexdigest()
+    try:
+        data, expected = path.read_bytes(), sidecar.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise CheckpointError(f"{path}: corrupted or truncated ({len(data)} bytes, SHA-256 {actual[:12]}… "
                               f"but {sidecar.name} says {expected[:12]}…)")
@@ -130,11 +139,19 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     "The state in checkpoint `path`, verified against its checksum and unpickled with `weights_only=True`."
     data = verify_checkpoint(path)
     try:
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        if "weights_only" not in str(e):  # a damaged file, not a refused object
+            raise CheckpointError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0]})") from None
         raise CheckpointError(f"{path}: refused to load — it contains Python objects other than tensors and plain "
                               f"data, which could run code when unpickled. Only load it with "
                               f"weights_only=False if you trust its author.\n{str(e).splitlines()[0]}") from None
+    except Exception as e:  # truncated, empty or garbled bytes whose checksum was written for them
+        first = str(e).split("\n")[0].split(". ")[0] or "the file ends too early"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a checkpoint's dict of state")
+    return state
 
 
 def latest_checkpoint(directory: str | Path) -> tuple[Path, dict] | None:
@@ -143,5 +160,33 @@ def latest_checkpoint(directory: str | Path) -> tuple[Path, dict] | None:
         try:
             return path, load_checkpoint(path)
         except CheckpointError as e:
-            print(f"skipping checkpoint {e}")
+            print(f"skipping checkpoint {e}", file=sys.stderr)
     return None
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    "Delete the temporary files `atomic_write_bytes` left in `directory` when its process was killed; their paths."
+    directory = Path(directory)
+    stale = []
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        m = _TEMPORARY.match(path.name)
+        if m and path.is_file() and not process_alive(int(m[1])):
+            path.unlink(missing_ok=True)
+            stale.append(path)
+    return stale
+
+
+def process_alive(pid: int) -> bool:
+    "Whether process `pid` exists on this machine (one we may not signal counts as alive)."
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True

@@ -43,6 +43,8 @@ import contextlib
 import json
 import math
 import os
+import shutil
+import signal
 import socket
 import sys
 import time
@@ -54,17 +56,28 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from ..core import default_device, environment, seed_everything
+from ..core import DeviceError, available_devices, default_device, environment, seed_everything
 from ..nn.transformer import GPT, GPTConfig
 from ..text.tokenizer import CharTokenizer
-from .checkpoint import atomic_write_bytes, latest_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mlre_lab.train.checkpoint import (
+    CheckpointError,
+    atomic_write_bytes,
+    latest_checkpoint,
+    list_checkpoints,
+    process_alive,
+    remove_stale_temporaries,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .config import Config, ConfigError, OptimConfig, load_config, to_toml
-from .data import TokenData, prepare_data
+from .data import DataError, TokenData, prepare_data
 
 # %% auto #0
-__all__ = ['DTYPES', 'configure_optimizer', 'lr_at', 'WarmupCosine', 'autocast', 'grad_scaler', 'lm_loss', 'train_step',
-           'evaluate', 'sample_text', 'Dist', 'init_distributed', 'resolve_device', 'Run', 'Hook', 'MetricsFile',
-           'TensorBoard', 'ProgressBar', 'build_model', 'train', 'train_cli', 'runs_cli', 'sample_cli']
+__all__ = ['DTYPES', 'DEBUG_ENV', 'USER_ERRORS', 'configure_optimizer', 'lr_at', 'WarmupCosine', 'autocast', 'grad_scaler',
+           'lm_loss', 'train_step', 'evaluate', 'sample_text', 'Dist', 'init_distributed', 'resolve_device', 'Run',
+           'Hook', 'MetricsFile', 'TensorBoard', 'ProgressBar', 'build_model', 'train', 'describe_failure', 'train_cli',
+           'runs_cli', 'sample_cli']
 
 # %% ../../nbs/07_experiments.ipynb #c006
 def configure_optimizer(model: torch.nn.Module, config: OptimConfig, device: torch.device) -> torch.optim.AdamW:
@@ -204,8 +217,21 @@ def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
 
 
 def resolve_device(name: str) -> torch.device:
-    "`train.device` as a torch.device ('auto': `mlre_lab.core.default_device()`)."
-    return default_device() if name == "auto" else torch.device(name)
+    "`train.device` as a torch.device ('auto': `mlre_lab.core.default_device()`); a ConfigError if it is not here."
+    if name == "auto":
+        return default_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"train.device = {name!r} is not a device name ({e})") from None
+    available = available_devices()
+    if device.type not in available:
+        raise ConfigError(f"train.device = {name!r}, but this machine has no {device.type} device "
+                          f"(available: {', '.join(available)})")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device = {name!r}, but this machine has {torch.cuda.device_count()} CUDA "
+                          f"device(s), indices 0..{torch.cuda.device_count() - 1}")
+    return device
 
 # %% ../../nbs/07_experiments.ipynb #c023
 class Run:
@@ -241,7 +267,8 @@ class Run:
         s = self.read_json("status.json")
         if s is None:
             return "unknown"
-        if s["status"] == "running" and s.get("host") == socket.gethostname() and not _alive(s.get("pid")):
+        if s["status"] == "running" and s.get("host") == socket.gethostname() and not (
+                isinstance(s.get("pid"), int) and process_alive(s["pid"])):
             return "killed"
         return s["status"]
 
@@ -259,18 +286,6 @@ class Run:
         "Keep only the metrics of steps <= `step` (the checkpoint a resumed run restarts from)."
         rows = [r for r in self.metrics() if r["step"] <= step]
         atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows).encode())
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 # %% ../../nbs/07_experiments.ipynb #c025
 class Hook:
@@ -344,6 +359,27 @@ def _prompt(tokenizer) -> str:
     return "\n" if "\n" in getattr(tokenizer, "stoi", {"\n": 0}) else tokenizer.decode([0])
 
 
+@contextlib.contextmanager
+def _stop_between_steps():
+    "Inside the block a first Ctrl-C asks the loop to stop after its step (the list fills); a second one stops at once."
+    requested: list[int] = []
+
+    def ask(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+
+    try:
+        previous = signal.signal(signal.SIGINT, ask)
+    except ValueError:  # not the main thread: Ctrl-C interrupts wherever it lands
+        yield requested
+        return
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def train(config: Config, run_dir: str | Path | None = None, resume: bool = False, hooks: list[Hook] = ()) -> dict:
     "Train the model `config` describes, recording the run in `run_dir` (None: a temporary record is not kept)."
     tc, mc = config.train, config.model
@@ -359,6 +395,11 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     amp()  # fail now, not mid-run, if the dtype does not suit the device
 
     data = prepare_data(config.data, CharTokenizer.train, ddp.rank, ddp.world_size)
+    for split, tokens in data.splits.items():
+        if len(tokens) <= mc.block_size:
+            raise ConfigError(f"model.block_size = {mc.block_size} needs more than {mc.block_size} tokens in each "
+                              f"split, but the {split} split of {config.data.corpus} has {len(tokens)}: lower "
+                              f"model.block_size, or give the corpus more text")
     raw_model = build_model(config, data.tokenizer.vocab_size).to(device)
     optimizer = configure_optimizer(raw_model, config.optim, device)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -369,16 +410,33 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     step, best_val = 0, math.inf
 
     run = Run(run_dir) if run_dir is not None else None
+    if run and ddp.is_main:
+        for stale in remove_stale_temporaries(run.path) + remove_stale_temporaries(run.checkpoints):
+            print(f"removed {stale}, left by a write that was killed", file=sys.stderr)
     found = latest_checkpoint(run.checkpoints) if (resume and run) else None
+    if resume and run and not found:
+        raise CheckpointError(f"nothing to resume: {run.path} has no valid checkpoint (a run saves its first one "
+                              f"at step {tc.ckpt_interval}); start it again with: mlre train "
+                              f"{run.path / 'config.toml'} --name {run.name}")
     if found:
         path, state = found
-        raw_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
-        data_gen.set_state(state["data_generator"])
-        set_rng_state(state["rng"])
-        step, best_val = state["step"], state["best_val_loss"]
+        try:
+            raw_model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            lines = [line.strip() for line in str(e).splitlines()[1:] if line.strip()] or [str(e)]
+            raise ConfigError(f"{path} does not fit the model in {run.path / 'config.toml'} ({lines[0]}); was the "
+                              f"config edited after the run started? Restore it, or start a new run") from None
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            scaler.load_state_dict(state["scaler"])
+            data_gen.set_state(state["data_generator"])
+            set_rng_state(state["rng"])
+            step, best_val = state["step"], state["best_val_loss"]
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: incomplete training state ({type(e).__name__}: {e})") from None
+        if ddp.is_main:
+            print(f"resuming {run.path} from step {step} ({path.name})", file=sys.stderr)
     model = torch.compile(raw_model) if tc.compile else raw_model
     if ddp.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
@@ -414,41 +472,46 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
                                             device, seed=tc.seed + step)
         emit("on_metrics", step, metrics)
 
+    def save():
+        state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "step": step,
+                 "data_generator": data_gen.get_state(), "rng": rng_state(), "best_val_loss": best_val}
+        emit("on_checkpoint", step, save_checkpoint(run.checkpoints, step, state, tc.keep_checkpoints))
+        run.set_status("running", step=step, max_steps=tc.max_steps, best_val_loss=best_val)
+
     tokens_per_step = tc.batch_size * tc.grad_accum * mc.block_size * ddp.world_size
     try:
         if step == 0:
             evaluate_and_sample()
         tick, last_logged = time.perf_counter(), step
         model.train()
-        while step < tc.max_steps:
-            batches = [data.get_batch("train", tc.batch_size, mc.block_size, device, data_gen)
-                       for _ in range(tc.grad_accum)]
-            lr = optimizer.param_groups[0]["lr"]
-            loss, norm = train_step(model, optimizer, batches, config.optim.grad_clip, scaler, amp)
-            schedule.step()
-            step += 1
-            logged = step % tc.log_interval == 0 or step == tc.max_steps
-            if logged:
-                if ddp.world_size > 1:
-                    dist.all_reduce(loss)
-                    loss /= ddp.world_size
-                elapsed, n = time.perf_counter() - tick, step - last_logged
-                last_logged = step
-                emit("on_metrics", step, {"loss": loss.item(), "lr": lr, "grad_norm": None if norm is None else
-                                          norm.item(), "ms_per_step": 1000 * elapsed / n,
-                                          "tokens_per_s": n * tokens_per_step / elapsed})
-            if step % tc.eval_interval == 0 or step == tc.max_steps:
-                evaluate_and_sample()
-            if step % tc.ckpt_interval == 0 or step == tc.max_steps:
-                if run and ddp.is_main:
-                    state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "step": step,
-                             "data_generator": data_gen.get_state(), "rng": rng_state(), "best_val_loss": best_val}
-                    path = save_checkpoint(run.checkpoints, step, state, tc.keep_checkpoints)
-                    emit("on_checkpoint", step, path)
-                    run.set_status("running", step=step, max_steps=tc.max_steps, best_val_loss=best_val)
-            if logged:
-                tick = time.perf_counter()  # evaluation and checkpoints do not count as training time
+        with _stop_between_steps() as stop_requested:
+            while step < tc.max_steps:
+                batches = [data.get_batch("train", tc.batch_size, mc.block_size, device, data_gen)
+                           for _ in range(tc.grad_accum)]
+                lr = optimizer.param_groups[0]["lr"]
+                loss, norm = train_step(model, optimizer, batches, config.optim.grad_clip, scaler, amp)
+                schedule.step()
+                step += 1
+                logged = step % tc.log_interval == 0 or step == tc.max_steps
+                if logged:
+                    if ddp.world_size > 1:
+                        dist.all_reduce(loss)
+                        loss /= ddp.world_size
+                    elapsed, n = time.perf_counter() - tick, step - last_logged
+                    last_logged = step
+                    emit("on_metrics", step, {"loss": loss.item(), "lr": lr, "grad_norm": None if norm is None else
+                                              norm.item(), "ms_per_step": 1000 * elapsed / n,
+                                              "tokens_per_s": n * tokens_per_step / elapsed})
+                if step % tc.eval_interval == 0 or step == tc.max_steps:
+                    evaluate_and_sample()
+                due = step % tc.ckpt_interval == 0 or step == tc.max_steps
+                if run and ddp.is_main and (due or stop_requested):
+                    save()
+                if stop_requested:  # Ctrl-C: stop between steps, with this step saved
+                    raise KeyboardInterrupt
+                if logged:
+                    tick = time.perf_counter()  # evaluation and checkpoints do not count as training time
     except BaseException as e:
         if run and ddp.is_main:
             status = "killed" if isinstance(e, KeyboardInterrupt) else "failed"
@@ -470,7 +533,7 @@ def _find_run(name: str, runs_dir: Path) -> Run:
     path = Path(name) if Path(name).is_dir() else runs_dir / name
     if not (path / "config.toml").is_file():
         known = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
-        raise SystemExit(f"no run {name!r} (looked in {path}); runs in {runs_dir}: {', '.join(known) or 'none'}")
+        raise ConfigError(f"no run {name!r} (looked in {path}); runs in {runs_dir}: {', '.join(known) or 'none'}")
     return Run(path)
 
 
@@ -483,9 +546,36 @@ def _shared_name(name: str, ddp: Dist) -> str:
     return box[0]
 
 
+DEBUG_ENV = "MLRE_DEBUG"
+# what a user can cause: a config, data, a device, a checkpoint or a disk that does not suit the run
+USER_ERRORS = (ConfigError, DataError, CheckpointError, DeviceError, OSError, torch.OutOfMemoryError)
+
+
+def describe_failure(e: BaseException) -> str:
+    "The one sentence `mlre train` prints for user error `e`."
+    if isinstance(e, torch.OutOfMemoryError):
+        return f"out of memory on the device ({str(e).splitlines()[0]}): lower train.batch_size or the model's size"
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or e}"
+    return str(e)
+
+
+def _new_run(runs_dir: Path, name: str) -> Run:
+    "The run `name` in `runs_dir`, free to start: a run that stopped before its first checkpoint is started again."
+    run = Run(runs_dir / name)
+    if (run.path / "config.toml").exists():
+        if list_checkpoints(run.checkpoints) or run.status() == "running":
+            raise ConfigError(f"run {run.path} exists; use --resume {name} or another --name")
+        print(f"mlre train: {run.path} stopped before its first checkpoint; starting it again", file=sys.stderr)
+        shutil.rmtree(run.path)
+    return run
+
+
 def train_cli(argv: list[str]) -> int:
     "Train a model from a TOML config (default: a small character-level GPT on Python's standard library)."
-    parser = argparse.ArgumentParser(prog="mlre train", description=train_cli.__doc__)
+    parser = argparse.ArgumentParser(prog="mlre train", description=train_cli.__doc__,
+                                     epilog=f"A mistake in the config, data, device or disk is one sentence and exit "
+                                            f"code 2; {DEBUG_ENV}=1 shows the traceback.")
     parser.add_argument("config", nargs="?", help="TOML config file (default: the built-in defaults, "
                         "as in configs/default.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -497,6 +587,7 @@ def train_cli(argv: list[str]) -> int:
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     args = parser.parse_args(argv)
     runs_dir = _runs_dir(args.runs_dir)
+    run, created = None, False
     try:
         if args.resume:
             if args.config or args.overrides:
@@ -505,27 +596,32 @@ def train_cli(argv: list[str]) -> int:
             config = run.config()
         else:
             config = load_config(args.config, args.overrides)
-    except ConfigError as e:
-        print(f"mlre train: invalid config:\n{e}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(to_toml(config))
-        return 0
-    ddp, _ = init_distributed(resolve_device(config.train.device))
-    if not args.resume:
-        name = _shared_name(args.name or datetime.now().strftime("%Y%m%d-%H%M%S"), ddp)
-        run = Run(runs_dir / name)
-        if (run.path / "config.toml").exists():
-            print(f"mlre train: run {run.path} exists; use --resume {name} or another --name", file=sys.stderr)
-            return 2
-        if dist.is_initialized():
-            dist.barrier()  # every rank has checked before rank 0 creates the run
-    start = time.perf_counter()
-    try:
+        if args.print_config:
+            print(to_toml(config))
+            return 0
+        ddp, _ = init_distributed(resolve_device(config.train.device))
+        if not args.resume:
+            run = _new_run(runs_dir, _shared_name(args.name or datetime.now().strftime("%Y%m%d-%H%M%S"), ddp))
+            created = True
+            if dist.is_initialized():
+                dist.barrier()  # every rank has checked before rank 0 creates the run
+        start = time.perf_counter()
         result = train(config, run.path, resume=bool(args.resume))
     except KeyboardInterrupt:
-        print(f"\nmlre train: interrupted; continue with: mlre train --resume {run.path}", file=sys.stderr)
+        if run is not None and list_checkpoints(run.checkpoints):
+            print(f"\nmlre train: interrupted; continue with: mlre train --resume {run.path}", file=sys.stderr)
+        else:
+            print("\nmlre train: interrupted before the run saved anything", file=sys.stderr)
+            if created:
+                shutil.rmtree(run.path, ignore_errors=True)
         return 130
+    except USER_ERRORS as e:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        if created and not list_checkpoints(run.checkpoints):
+            shutil.rmtree(run.path, ignore_errors=True)  # no folder keeps the name of a run that never started
+        print(f"mlre train: {describe_failure(e)}", file=sys.stderr)
+        return 2
     if ddp.is_main:
         print(f"run {run.path}: {result['step']} steps in {time.perf_counter() - start:.0f} s, "
               f"best validation loss {result['best_val_loss']:.4f}")
@@ -569,7 +665,11 @@ def sample_cli(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs-dir", help="where runs live (default: $MLRE_RUNS_DIR or ./runs)")
     args = parser.parse_args(argv)
-    run = _find_run(args.run, _runs_dir(args.runs_dir))
+    try:
+        run = _find_run(args.run, _runs_dir(args.runs_dir))
+    except ConfigError as e:
+        print(f"mlre sample: {e}", file=sys.stderr)
+        return 2
     found = latest_checkpoint(run.checkpoints)
     if found is None:
         print(f"mlre sample: run {run.path} has no valid checkpoint yet", file=sys.stderr)
