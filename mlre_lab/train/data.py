@@ -115,7 +115,9 @@ def read_documents(path: str | Path, doc_chars: int = 20_000) -> list[Document]:
         else:
             docs.append(Document(name, text))
     if problems or not docs:
-        raise DataError(f"corpus {path} cannot be used:\n" + "\n".join(problems or ["it holds no files"]))
+        problems = problems or ["it holds no files"]
+        sep = " " if len(problems) == 1 else "\n"  # one problem, one sentence; many, one per line
+        raise DataError(f"corpus {path} cannot be used:{sep}" + "\n".join(problems))
     return docs
 
 # %% ../../nbs/07b_data.ipynb #c013
