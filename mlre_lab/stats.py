@@ -69,7 +69,9 @@ def seeds_needed(std: float, half_width: float, confidence: float = 0.95, max_se
     _check_confidence(confidence)
     if std < 0 or half_width <= 0:
         raise ValueError(f"std must be >= 0 and half_width > 0, got std={std}, half_width={half_width}")
-    for n in range(2, max_seeds + 1):
+    # t > z, so the normal approximation's count is a lower bound: start there and step up
+    z = scipy_stats.norm.ppf((1 + confidence) / 2)
+    for n in range(max(2, math.ceil((z * std / half_width) ** 2)), max_seeds + 1):
         if scipy_stats.t.ppf((1 + confidence) / 2, df=n - 1) * std / math.sqrt(n) <= half_width:
             return n
     raise ValueError(f"more than {max_seeds} seeds are needed for ±{half_width} with std {std}: "
@@ -177,7 +179,7 @@ def holm_bonferroni(p_values: Sequence[float], alpha: float = 0.05) -> tuple[np.
 
 # %% ../nbs/10_statistics.ipynb #c028
 def cohens_d(a, b, paired: bool = False) -> float:
-    "Standardised mean difference of `a` over `b`: pooled-sd Cohen's d, or d_z (mean / sd of the differences) if `paired`."
+    "Standardised difference of `a` over `b`: Cohen's d (pooled sd), or d_z (mean / sd of differences) if `paired`."
     a, b = _sample(a, "a"), _sample(b, "b")
     if paired:
         if a.shape != b.shape:
