@@ -2,6 +2,7 @@
 
 Modules:
 
+- `mlre_lab.evals`: Metrics checked against scikit-learn, calibration (ECE with equal-width and equal-mass bins, reliability diagrams, temperature scaling), slices with bootstrap intervals and Holm-corrected flags, paired comparisons, galleries of the most confident mistakes, and a report that ends with what you would change next; `mlre eval` runs it all on a trained character model.
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
