@@ -137,6 +137,7 @@ def test_report_writes_markdown_and_html_ending_with_the_placeholder(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     import torch
+
     from mlre_lab.train.config import load_config
     from mlre_lab.train.loop import train
     root = tmp_path_factory.mktemp("runs")
