@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("mlre_lab.train.loop:runs_cli", "list training runs with status, steps and best validation loss"),
     "sample": ("mlre_lab.train.loop:sample_cli", "generate text from a run's checkpoint"),
     "profile": ("mlre_lab.perf:profile_cli", "profile a training step: time split, top ops, peak memory, MFU, a trace"),
+    "eval": ("mlre_lab.evals:eval_cli", "evaluate a run: loss by character class, position, region and file"),
 }
 
 

@@ -120,24 +120,33 @@ _PLAN: list[tuple[int, str, str | None, list[tuple[str, str, float]]]] = [
         ("Writing the reproduction report", "a draft report", 3),
         ("Review and revise the report", "the revised report", 2),
     ]),
-    (2, "10_statistics", None, [
-        ("Variance across seeds: why one run is not a result", "seed spreads for your runs", 2),
-        ("Confidence intervals: bootstrap and t-intervals", "confidence intervals on your main numbers", 2),
-        ("Comparing two methods: paired tests and effect sizes", "a paired comparison of baseline and ablation", 2),
-        ("Multiple comparisons and the garden of forking paths", "a list of the comparisons you made", 2),
-        ("Power: how many seeds you need", "a seed-count estimate for your claim", 2),
-        ("Confidence intervals in the reproduction report", "the report with intervals and tests", 3),
+    (2, "10_statistics", "10_statistics", [
+        ("Variance across seeds: why one run is not a result", "the seed spread of your reproduction's baseline", 2),
+        ("Confidence intervals: t for a few seeds, bootstrap for many items", "`mean_ci` and `bootstrap_ci` on "
+         "your main numbers", 2),
+        ("Comparing two methods: paired bootstrap, permutation test, McNemar, effect sizes",
+         "a paired comparison of baseline and ablation", 2),
+        ("Multiple comparisons: Holm–Bonferroni and the garden of forking paths", "every comparison you made, "
+         "with Holm-adjusted p-values", 2),
+        ("How many seeds you need", "a `seeds_needed` estimate for your claim", 2),
+        ("Confidence intervals in the reproduction report", "full marks on exercises/10_statistics.ipynb and the "
+         "report with intervals and tests", 3),
         ("Phase 2 review: publish the reproduction", "the published reproduction", 3),
     ]),
-    (3, "11_evaluation", None, [
+    (3, "11_evaluation", "11_evaluation", [
         ("Evaluation sets: held-out data, slices and leakage", "an evaluation set with a leakage check", 2),
-        ("Metrics that match the goal", "a metric choice, justified", 2),
-        ("Slice analysis: where the model fails", "a per-slice results table", 3),
-        ("False positives and false negatives: read fifty errors", "an error taxonomy from fifty examples", 3),
-        ("Calibration: reliability diagrams and ECE", "a reliability diagram of your model", 2),
-        ("Temperature scaling", "a calibrated model and its ECE before and after", 2),
-        ("A failure taxonomy for your model", "a ranked list of failure modes", 2),
-        ("The evaluation report", "an evaluation report", 3),
+        ("Metrics that match the goal, checked against scikit-learn", "a metric choice, justified", 2),
+        ("Slice analysis with intervals and Holm-corrected flags", "a per-slice table from `slice_table`", 3),
+        ("False positives and false negatives: read the most confident mistakes", "an error taxonomy from fifty "
+         "examples", 3),
+        ("Calibration: reliability diagrams and ECE (equal-width and equal-mass)", "a reliability diagram of your "
+         "model", 2),
+        ("Temperature scaling", "full marks on exercises/11_evaluation.ipynb and your model's ECE before and "
+         "after", 2),
+        ("`mlre eval` on your training run: what its slices found", "the run's eval report with a failure list",
+         2),
+        ("The evaluation report", "the report's 'What I would change next' section written; "
+         "`mlre review check` passes on it", 3),
     ]),
     (3, "12_profiling", None, [
         ("Timing honestly: warm-up, synchronisation, repeats", "a timing harness", 2),
