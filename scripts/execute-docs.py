@@ -4,7 +4,9 @@
 
 Copies what nbdev renders from (pyproject.toml, nbs/, mlre_lab/) from ROOT (default: this repository) into DEST,
 replacing DEST, then runs every notebook of DEST/nbs in a fresh kernel from its own folder, the way JupyterLab would,
-and saves the outputs into the copy. The committed notebooks stay without outputs. A notebook that fails to execute
+and saves the outputs into the copy. The committed notebooks stay without outputs. Markdown cells lose their
+leading `#|` directive lines (`#| export` marks a module's overview for its docstring and llms.txt), which
+nbdev's processing leaves in place and Quarto would print. A notebook that fails to execute
 is reported with the cell that failed, and the script exits 1 after trying every notebook. Then
 `cd DEST && nbdev-docs` renders the site with those outputs (`make docs` does both).
 """
@@ -39,6 +41,15 @@ def copy_project(source: Path, dest: Path) -> Path:
     return dest / "nbs"
 
 
+def strip_markdown_directives(nb) -> None:
+    "Drop the `#|` lines that open a markdown cell: they are directions to nbdev, not text for the page."
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("#|"):
+            lines = cell.source.splitlines()
+            cell.source = "\n".join(lines[next((i for i, line in enumerate(lines) if not line.startswith("#|")),
+                                                len(lines)):])
+
+
 def failure(nb, error: Exception, timeout: int) -> str:
     "Name the first cell whose outputs hold an error (the one that stopped the run) and say why it failed."
     for index, cell in enumerate(nb.cells):
@@ -54,6 +65,7 @@ def failure(nb, error: Exception, timeout: int) -> str:
 def execute(path: Path, kernel: str, timeout: int) -> str | None:
     "Run one notebook in place from its folder; None when it ran through, else one line naming the failed cell."
     nb = nbformat.read(path, as_version=4)
+    strip_markdown_directives(nb)
     client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:

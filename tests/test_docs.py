@@ -78,13 +78,6 @@ def page_name(nb: dict) -> str | None:
     return None
 
 
-def test_directives_do_not_show_on_pages(processed):
-    pages = {p.name: json.loads(p.read_text())["cells"] for p in processed.glob("*.ipynb")}
-    shown = [f"{name} cell {i}" for name, cells in pages.items() for i, c in enumerate(cells)
-             if c["cell_type"] == "markdown" and "".join(c["source"]).lstrip().startswith("#|")]
-    assert not shown, f"markdown cells that show a `#|` directive: {shown}"
-
-
 def test_every_notebook_is_processed(processed):
     assert sorted(p.name for p in processed.glob("*.ipynb")) == sorted(p.name for p in NBS.glob("*.ipynb"))
 

@@ -58,6 +58,14 @@ def test_the_other_notebooks_still_run(site):
         assert f"executed {name}" in executed.stdout, executed.stdout + executed.stderr
 
 
+def test_directives_do_not_show_on_pages(site):
+    dest, _ = site
+    shown = [f"{p.name} cell {i}" for p in (dest / "_proc").glob("*.ipynb")
+             for i, c in enumerate(nbformat.read(p, as_version=4).cells)
+             if c.cell_type == "markdown" and c.source.lstrip().startswith("#|")]
+    assert not shown, f"markdown cells that would print a `#|` directive: {shown}"
+
+
 def test_the_index_shows_the_roadmap_table(site):
     dest, _ = site
     tables = [o for o in outputs(dest / "_proc" / "index.ipynb")
