@@ -31,8 +31,8 @@ from .train.data import prepare_data
 from .train.loop import Run, autocast, build_model, configure_optimizer, lm_loss, resolve_device
 
 # %% auto #0
-__all__ = ['CPU_ATTENTION_FLOPS', 'PEAK_TFLOPS', 'PHASES', 'PROFILE_QUESTIONS', 'synchronize', 'Timing', 'time_fn', 'peak_memory',
-           'gpt_flops', 'count_flops', 'peak_flops', 'mfu', 'StepProfile', 'profile_training_step',
+__all__ = ['CPU_ATTENTION_FLOPS', 'PEAK_TFLOPS', 'STEP_PHASES', 'PROFILE_QUESTIONS', 'synchronize', 'Timing', 'time_fn',
+           'peak_memory', 'gpt_flops', 'count_flops', 'peak_flops', 'mfu', 'StepProfile', 'profile_training_step',
            'cuda_memory_snapshot', 'profile_config', 'profile_cli', 'profile_notebook', 'new_profile_cli',
            'scaling_exponent']
 
@@ -235,13 +235,13 @@ class StepProfile:
         return "\n".join(lines)
 
 # %% ../nbs/12_profiling.ipynb #c024
-PHASES = ("forward", "backward", "optimizer")
+STEP_PHASES = ("forward", "backward", "optimizer")
 
 
 def _top_ops(prof, steps: int, n: int, cuda: bool) -> list[dict]:
     "The `n` operations with the most self time (device time on CUDA), per step."
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    ops = [e for e in prof.key_averages() if e.key not in PHASES and not e.key.startswith("ProfilerStep")]
+    ops = [e for e in prof.key_averages() if e.key not in STEP_PHASES and not e.key.startswith("ProfilerStep")]
     total = sum(getattr(e, key) for e in ops) or 1.0
     ops.sort(key=lambda e: getattr(e, key), reverse=True)
     return [{"name": e.key, "calls": e.count / steps, "self_ms": getattr(e, key) / 1e3 / steps,
@@ -270,7 +270,7 @@ def profile_training_step(model: torch.nn.Module, optimizer: torch.optim.Optimiz
     def step(label=lambda name: nullcontext()) -> list[float]:
         x, y = get_batch()
         marks = []
-        for name in PHASES:
+        for name in STEP_PHASES:
             synchronize(device)
             marks.append(time.perf_counter())
             with label(name):
@@ -294,7 +294,7 @@ def profile_training_step(model: torch.nn.Module, optimizer: torch.optim.Optimiz
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     times = [step() for _ in range(steps)]
-    phases = {name: Timing(tuple(t[i] for t in times)) for i, name in enumerate(PHASES)}
+    phases = {name: Timing(tuple(t[i] for t in times)) for i, name in enumerate(STEP_PHASES)}
     phases["step"] = Timing(tuple(sum(t) for t in times))
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities, profile_memory=not cuda) as prof:
