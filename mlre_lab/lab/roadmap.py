@@ -167,12 +167,20 @@ _PLAN: list[tuple[int, str, str | None, list[tuple[str, str, float]]]] = [
     (3, "12_profiling", None, [
         ("The profiling report", "a profiling report", 2),
     ]),
+    (3, "05b_pretrained", None, [
+        ("Published checkpoints: translate config.json, refuse what you cannot compute",
+         "a Hugging Face folder of your own model loaded back by `GPT.from_pretrained`, logits equal", 3),
+    ]),
+    (3, "13_inference", "13_inference", [
+        ("Batching prompts: left padding, positions and the attention mask", _FULL, 3),
+        ("The KV cache: one decode step, and what it costs in memory", "generation timed with and without the "
+         "cache, and the cache's size at your context and batch", 3),
+        ("Latency against throughput; torch.compile for the decode step", "latency and throughput against batch "
+         "size for generation, eager and compiled", 2),
+        ("int8 weight-only quantisation: accuracy and speed, measured", "full marks on exercises/13_inference.ipynb; "
+         "held-out loss and tokens/s before and after int8", 3),
+    ]),
     (3, "13_inference", None, [
-        ("Latency and throughput", "latency and throughput of your model", 2),
-        ("A KV cache in a serving loop", "generation timed with and without the cache", 3),
-        ("Batching requests", "throughput against batch size for generation", 3),
-        ("int8 quantisation and what it costs in accuracy", "accuracy and speed before and after", 3),
-        ("A small inference server", "a server answering requests", 3),
         ("A load test: latency percentiles", "p50, p95 and p99 latency under load", 2),
         ("The inference report", "an inference report", 2),
     ]),
