@@ -14,6 +14,7 @@ import argparse
 import html
 import json
 import math
+import os
 import string
 import sys
 from collections.abc import Sequence
@@ -500,7 +501,7 @@ def eval_cli(argv: list[str]) -> int:
         return _fail(f"unknown slice {named}: choose from {', '.join(SLICES)}")
     if args.max_tokens < 1:
         return _fail(f"--max-tokens must be at least 1, got {args.max_tokens}")
-    runs_dir = Path(args.runs_dir or __import__("os").environ.get("MLRE_RUNS_DIR", "runs"))
+    runs_dir = Path(args.runs_dir or os.environ.get("MLRE_RUNS_DIR", "runs"))
     path = Path(args.run) if Path(args.run).is_dir() else runs_dir / args.run
     if not (path / "config.toml").is_file():
         return _fail(f"no run {args.run!r} (looked for {path / 'config.toml'})")
