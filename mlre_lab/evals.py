@@ -14,6 +14,7 @@ import argparse
 import html
 import json
 import math
+import os
 import string
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from scipy import optimize
+from scipy import stats as scipy_stats
 from scipy.special import log_softmax
 
 from .stats import Interval, bootstrap_ci, bootstrap_distribution, holm_bonferroni
@@ -150,10 +152,20 @@ class SliceRow:
     flagged: bool
 
 
-def _bootstrap_p(differences: np.ndarray) -> float:
-    "Two-sided bootstrap p-value of 'the difference is 0' from its bootstrap draws."
-    tail = min(np.sum(differences <= 0), np.sum(differences >= 0))
-    return float(min(1.0, 2 * (tail + 1) / (len(differences) + 1)))
+def _bootstrap_p(estimate: float, differences: np.ndarray) -> float:
+    """Two-sided p-value of 'the difference is 0' from the bootstrap's standard error of `estimate` (a normal
+    approximation: unlike counting resamples beyond 0, it does not bottom out at 1 / resamples, which Holm's
+    multiplication by the number of slices would turn into 'never significant')."""
+    se = float(np.std(differences, ddof=1))
+    if se == 0:
+        return 1.0 if estimate == 0 else 0.0
+    return float(2 * scipy_stats.norm.sf(abs(estimate) / se))
+
+
+def _natural(value: str) -> tuple:
+    "Sort key: '2' before '10', and '4-15' before '16-63'."
+    head = value.split("-")[0]
+    return (0, int(head), value) if head.isdigit() else (1, 0, value)
 
 
 def slice_table(values, metadata: dict[str, Sequence], higher_is_better: bool = True, confidence: float = 0.95,
@@ -167,7 +179,7 @@ def slice_table(values, metadata: dict[str, Sequence], higher_is_better: bool = 
         labels = np.asarray(labels).astype(str)
         if labels.shape != values.shape:
             raise ValueError(f"metadata column {column!r} has {labels.size} entries for {values.size} items")
-        groups += [(column, value, labels == value) for value in sorted(set(labels.tolist()))]
+        groups += [(column, value, labels == value) for value in sorted(set(labels.tolist()), key=_natural)]
     rows = []
     for i, (column, value, mask) in enumerate(groups):
         inside, outside = values[mask], values[~mask]
@@ -178,7 +190,7 @@ def slice_table(values, metadata: dict[str, Sequence], higher_is_better: bool = 
                  - bootstrap_distribution(outside, n_resamples=n_resamples, seed=seed + 2 * i + 1))
         low, high = np.quantile(diffs, [(1 - confidence) / 2, (1 + confidence) / 2])
         vs_rest = Interval(float(inside.mean() - outside.mean()), float(low), float(high), confidence)
-        rows.append((column, value, int(mask.sum()), metric, vs_rest, _bootstrap_p(diffs)))
+        rows.append((column, value, int(mask.sum()), metric, vs_rest, _bootstrap_p(vs_rest.estimate, diffs)))
     if not rows:
         return []
     reject, adjusted = holm_bonferroni([r[-1] for r in rows], alpha)
@@ -500,7 +512,7 @@ def eval_cli(argv: list[str]) -> int:
         return _fail(f"unknown slice {named}: choose from {', '.join(SLICES)}")
     if args.max_tokens < 1:
         return _fail(f"--max-tokens must be at least 1, got {args.max_tokens}")
-    runs_dir = Path(args.runs_dir or __import__("os").environ.get("MLRE_RUNS_DIR", "runs"))
+    runs_dir = Path(args.runs_dir or os.environ.get("MLRE_RUNS_DIR", "runs"))
     path = Path(args.run) if Path(args.run).is_dir() else runs_dir / args.run
     if not (path / "config.toml").is_file():
         return _fail(f"no run {args.run!r} (looked for {path / 'config.toml'})")
