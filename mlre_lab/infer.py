@@ -1,5 +1,4 @@
-"""Serving a trained model: batched generation with left padding, the KV cache and its memory, latency against
-throughput, int8 weight-only quantisation, and `torch.compile` for the decode step.
+"""Serving a trained model: batched generation with left padding, the KV cache and its memory, latency against throughput, int8 weight-only quantisation, and `torch.compile` for the decode step.
 
 Docs: https://mlre-lab.github.io/mlre-lab/inference.html.md"""
 

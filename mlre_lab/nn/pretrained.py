@@ -1,5 +1,4 @@
-"""`GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every
-config field translated or refused by name.
+"""`GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every config field translated or refused by name.
 
 Docs: https://mlre-lab.github.io/mlre-lab/pretrained.html.md"""
 
