@@ -59,8 +59,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Where pip finds mlre-lab: a local checkout of the lab, or its repository, for example
-#   make test MLRE_LAB='mlre-lab @ git+https://github.com/mlre-lab/mlre-lab'
+# Where pip finds mlre-lab: a local checkout of the lab (-e PATH), or its repository, for example
+#   make test MLRE_LAB=git+https://github.com/mlre-lab/mlre-lab@v{{mlre_lab}}
 MLRE_LAB ?= {{mlre_lab_source}}
 CONFIG ?= configs/default.toml
 
@@ -79,7 +79,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$(MLRE_LAB)"
+	$(BIN)/python -m pip install --quiet $(MLRE_LAB)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -348,7 +348,7 @@ jobs:
       - run: |
           python -m venv .venv
           .venv/bin/pip install torch=={{torch}} --index-url https://download.pytorch.org/whl/cpu
-      - run: make test MLRE_LAB='mlre-lab @ git+https://github.com/mlre-lab/mlre-lab'
+      - run: make test MLRE_LAB=git+https://github.com/mlre-lab/mlre-lab@v{{mlre_lab}}
 '''
 
 _GITIGNORE = '''\
@@ -417,12 +417,12 @@ def _pin(package: str) -> str:
 
 
 def lab_source() -> str:
-    "Where a project's `make install` gets mlre-lab: this lab's checkout if it is one, else its repository."
+    "Where a project's `make install` gets mlre-lab: this lab's checkout (editable) if it is one, else its repository."
     import mlre_lab
     here = Path(mlre_lab.__file__).resolve().parents[1]
     if (here / "pyproject.toml").is_file() and (here / "nbs").is_dir():
-        return str(here)
-    return f"mlre-lab @ git+https://github.com/mlre-lab/mlre-lab@v{_pin('mlre-lab')}"
+        return f"-e {here}"  # editable: nothing is built inside the lab's folder
+    return f"git+https://github.com/mlre-lab/mlre-lab@v{_pin('mlre-lab')}"
 
 
 def package_name(name: str) -> str:
