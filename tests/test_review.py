@@ -60,3 +60,12 @@ def test_unreadable_files_exit_2(tmp_path, capsys):
     assert review_cli(["check", str(tmp_path / "missing.md")]) == 2
     out = capsys.readouterr().out
     assert "is not a notebook" in out and "neither a notebook" in out and "missing.md: cannot check it" in out
+
+
+def test_the_console_script_checks_files(tmp_path):
+    from .conftest import BIN, run
+    out = run([str(BIN / "mlre"), "review", "check", *map(str, EXAMPLES)])
+    assert out.returncode == 0 and out.stdout.count(": complete") == 2
+    (tmp_path / "empty.md").write_text("# Notes\n## Question\nTODO\n")
+    out = run([str(BIN / "mlre"), "review", "check", str(tmp_path / "empty.md")])
+    assert out.returncode == 1 and "placeholder left: Question" in out.stdout
