@@ -20,7 +20,7 @@ from pathlib import Path
 from ..checks.reviews import answer_text, document_text, split_sections
 
 # %% auto #0
-__all__ = ['FILES', 'render', 'lab_source', 'package_name', 'default_values', 'new_project', 'new_project_cli']
+__all__ = ['FILES', 'fill_template', 'lab_source', 'package_name', 'default_values', 'new_project', 'new_project_cli']
 
 # %% ../../nbs/14_packaging.ipynb #c004
 _PYPROJECT = '''\
@@ -401,7 +401,7 @@ FILES = {
 }
 
 
-def render(template: str, values: dict[str, str]) -> str:
+def fill_template(template: str, values: dict[str, str]) -> str:
     "`template` with every `{{key}}` replaced by `values[key]`; a slot without a value is an error."
     missing = set(re.findall(r"\{\{(\w+)\}\}", template)) - set(values)
     if missing:
@@ -514,9 +514,9 @@ def new_project(name: str, folder: Path | str | None = None, source: Path | str 
     shutil.rmtree(staging, ignore_errors=True)
     try:
         for relative, template in FILES.items():
-            target = staging / render(relative, values)
+            target = staging / fill_template(relative, values)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(render(template, values))
+            target.write_text(fill_template(template, values))
         if source is not None:
             evidence = staging / "evidence" / source.name
             evidence.parent.mkdir()
