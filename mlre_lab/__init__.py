@@ -4,9 +4,11 @@ Modules:
 
 - `mlre_lab.checks.attention`: The checks that grade the exercises on attention: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.autograd`: The checks that grade the exercises on autograd and optimizers: each compares a learner's function with the reference on seeded inputs and says what is wrong.
+- `mlre_lab.checks.drills`: The checks that grade the timed tensor-manipulation drills of `mlre drill tensors`: each compares a learner's function with a reference on seeded inputs, edge cases included, and with torch's own op where one exists.
 - `mlre_lab.checks.experiments`: The checks that grade the exercises on experiments: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.harness`: The harness behind every exercise check: run the learner's code safely and say precisely what is wrong.
 - `mlre_lab.checks.inference`: The checks that grade the exercises on inference: each compares a learner's function with the library's on seeded inputs and says what is wrong.
+- `mlre_lab.checks.reviews`: Seven questions, a claims table, and a check that says when a review is finished: `mlre new review` and `mlre review check`.
 - `mlre_lab.checks.small_model`: The checks that grade the exercises on the small model: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.tensors`: The checks that grade the exercises on tensors: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.tokenizer`: The checks that grade the exercises on tokenization: each compares a learner's function with the reference on seeded inputs and says what is wrong.
@@ -14,8 +16,11 @@ Modules:
 - `mlre_lab.core`: Where code runs, how a run is made repeatable, and what to write down so a number can be trusted later.
 - `mlre_lab.evals`: Metrics checked against scikit-learn, calibration (ECE with equal-width and equal-mass bins, reliability diagrams, temperature scaling), slices with bootstrap intervals and Holm-corrected flags, paired comparisons, galleries of the most confident mistakes, and a report that ends with what you would change next; `mlre eval` runs it all on a trained character model.
 - `mlre_lab.lab.cli`: One entry point for the lab's tools: `mlre doctor`, and the subcommands later lessons add.
+- `mlre_lab.lab.drill`: A question bank for the seven rounds of a research-engineering loop with model answers kept hidden until asked for, timed tensor drills graded like every exercise, and project-defense drills filled with your own numbers.
 - `mlre_lab.lab.exercises`: One source for every exercise: the answer key in solutions/ is written once, and exercises/ is generated from it.
 - `mlre_lab.lab.progress`: A small SQLite store of every graded attempt, and the commands that read it: `mlre progress` and `mlre today`.
+- `mlre_lab.lab.project`: A research result someone else can rerun with two commands: `mlre new project` scaffolds the repository, the README is a research memo, and the tests fail for the right reasons.
+- `mlre_lab.lab.review`: `mlre new review` writes a paper review from the seven-question template; `mlre review check` says what is left to answer in a review, a report or a set of drill answers.
 - `mlre_lab.lab.roadmap`: Ninety days, one row each: the goal, the lesson, the exercises, what you hand in, and how long it should take.
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
 - `mlre_lab.nn.options`: The names a model configuration may choose from, in a module of their own so that configs can validate a choice without loading the model.

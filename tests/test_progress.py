@@ -128,7 +128,7 @@ def test_a_grader_killed_while_grading_records_nothing(tmp_path):
 def test_the_roadmap_has_every_day_in_its_phase():
     assert [d.day for d in ROADMAP] == list(range(1, 91))
     assert all((d.phase == 1) == (d.day <= 30) and (d.phase == 3) == (d.day > 60) for d in ROADMAP)
-    assert ROADMAP[0].lesson == "00_core" and ROADMAP[-1].lesson == "14_production"
+    assert ROADMAP[0].lesson == "00_core" and ROADMAP[-1].lesson == "14b_interviews"
     assert day(90) is ROADMAP[-1]
     with pytest.raises(ValueError):
         day(0)

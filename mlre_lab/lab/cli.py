@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("mlre_lab.train.loop:sample_cli", "generate text from a run's checkpoint"),
     "profile": ("mlre_lab.perf:profile_cli", "profile a training step: time split, top ops, peak memory, MFU, a trace"),
     "eval": ("mlre_lab.evals:eval_cli", "evaluate a run: loss by character class, position, region and file"),
+    "review": ("mlre_lab.lab.review:review_cli", "check a review, report or drill answers: list what is unanswered"),
+    "drill": ("mlre_lab.lab.drill:drill_cli", "interview practice: questions, timed tensor drills, project defense"),
 }
 
 

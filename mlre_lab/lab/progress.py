@@ -25,12 +25,12 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from .exercises import Task, read_tasks
-from .roadmap import ROADMAP, Day
+from .roadmap import PORTFOLIO, ROADMAP, TEMPLATES, Day
 
 # %% auto #0
 __all__ = ['DB_ENV', 'SCHEMA', 'COLUMNS', 'default_db_path', 'connect', 'write_attempts', 'record_run', 'attempts', 'DayStatus',
-           'lab_root', 'day_statuses', 'mark_done', 'format_progress', 'save_chart', 'format_today', 'progress_cli',
-           'today_cli']
+           'lab_root', 'day_statuses', 'mark_done', 'format_progress', 'portfolio_status', 'portfolio_lines',
+           'save_chart', 'format_today', 'progress_cli', 'today_cli']
 
 # %% ../../nbs/83_progress.ipynb #c005
 DB_ENV = "MLRE_PROGRESS_DB"
@@ -211,7 +211,32 @@ def format_progress(statuses: list[DayStatus]) -> str:
         lines.append(f"  day {s.day.day:>2}  {s.status:<9}  {s.score:>5}  {s.day.goal}  [{s.day.lesson}{exercise}]")
     counts = {k: sum(s.status == k for s in statuses) for k in _STATUS_COLOURS}
     lines.append("\n" + ", ".join(f"{n} {k}" for k, n in counts.items()) + f" of {len(statuses)} days.")
+    lines += ["", "Portfolio", *(f"  {line}" for line in portfolio_lines(statuses))]
     return "\n".join(lines).lstrip("\n")
+
+
+def portfolio_status(statuses: list[DayStatus]) -> list[tuple[str, str, int, int]]:
+    "(project, status, days done, days) for each portfolio project: done, in progress, not started or upcoming."
+    by_day = {s.day.day: s.status for s in statuses}
+    rows = []
+    for project in PORTFOLIO:
+        days = [by_day[d] for d in project.days]
+        done = days.count("done")
+        if done == len(days):
+            status = "done"
+        elif done or "attempted" in days:
+            status = "in progress"
+        else:
+            status = "upcoming" if set(days) == {"upcoming"} else "not started"
+        rows.append((project.name, status, done, len(days)))
+    return rows
+
+
+def portfolio_lines(statuses: list[DayStatus]) -> list[str]:
+    "One line per portfolio project: its status, its days done and what it is."
+    width = max(len(p.name) for p in PORTFOLIO)
+    return [f"{name:<{width}}  {status:<11}  {done:>2}/{total} days (days {p.first_day}-{p.last_day})  {p.what}"
+            for p, (name, status, done, total) in zip(PORTFOLIO, portfolio_status(statuses), strict=True)]
 
 
 def save_chart(statuses: list[DayStatus], path: Path | str) -> Path:
@@ -257,7 +282,10 @@ def format_today(statuses: list[DayStatus]) -> str:
                          f"~{t.minutes} min, {t.points} points)")
     elif current.status != "upcoming":
         lines.append(f"No graded exercises today: when the deliverable is done, run `mlre progress --done {d.day}`.")
-    lines += [f"Deliverable: {d.deliverable}", f"Expected time: {d.hours:g} hours"]
+    if d.template:
+        lines.append(f"Template: `{TEMPLATES[d.template][0]}`")
+    lines += [f"Deliverable: {d.deliverable}", f"Expected time: {d.hours:g} hours", "Portfolio: " + "; ".join(
+        f"{name} {status} ({done}/{total} days)" for name, status, done, total in portfolio_status(statuses))]
     return "\n".join(lines)
 
 

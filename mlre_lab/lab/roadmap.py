@@ -16,10 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # %% auto #0
-__all__ = ['PHASES', 'ROADMAP', 'Day', 'day']
+__all__ = ['PHASES', 'TEMPLATES', 'ROADMAP', 'PORTFOLIO', 'Day', 'day', 'PortfolioProject']
 
 # %% ../../nbs/84_roadmap.ipynb #c005
 PHASES = {1: "Foundations", 2: "Paper reproduction", 3: "Evaluation, profiling, production"}
+# The templates and drills a day can name: the command a learner types, and the function behind it.
+TEMPLATES = {
+    "review": ("mlre new review \"TITLE\"", "mlre_lab.lab.review:new_review_cli"),
+    "review check": ("mlre review check FILE", "mlre_lab.lab.review:review_cli"),
+    "project": ("mlre new project NAME --from REPORT", "mlre_lab.lab.project:new_project_cli"),
+    "questions": ("mlre drill questions", "mlre_lab.lab.drill:drill_cli"),
+    "tensor drills": ("mlre drill tensors start", "mlre_lab.lab.drill:drill_cli"),
+    "defense": ("mlre drill defend PROJECT", "mlre_lab.lab.drill:drill_cli"),
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class Day:
     exercise: str | None  # notebook name in exercises/, or None when the day has no graded exercises
     deliverable: str
     hours: float
+    template: str | None = None  # a key of TEMPLATES: the template or drill the day works with
 
     @property
     def phase_name(self) -> str:
@@ -39,7 +49,7 @@ class Day:
 
 # %% ../../nbs/84_roadmap.ipynb #c007
 _FULL = "full marks from `mlre grade` on today's tasks"
-_PLAN: list[tuple[int, str, str | None, list[tuple[str, str, float]]]] = [
+_PLAN: list[tuple[int, str, str | None, list[tuple]]] = [  # (goal, deliverable, hours[, template])
     (1, "00_core", None, [
         ("Set up the lab and learn where code runs", "`mlre doctor` passing on your machine", 2),
         ("Seeds and environment capture: make a result repeatable", "a seeded run repeated bit for bit, with its "
@@ -94,104 +104,112 @@ _PLAN: list[tuple[int, str, str | None, list[tuple[str, str, float]]]] = [
          "of phase 1", 3),
     ]),
     (2, "08_reading_papers", None, [
-        ("Reading a paper in three passes", "a review of one paper with the review template", 2),
-        ("Claims, setup and the details a paper leaves out", "a list of the paper's claims and missing details", 2),
-        ("Estimating compute and data from a paper", "a compute and data budget for one paper", 2),
-        ("Choosing the paper you will reproduce", "a one-page reproduction plan", 2),
-        ("Planning the baseline, ablations, metrics and budget", "the reviewed plan with three ablations", 2),
+        ("Reading a paper in three passes", "first-pass notes on three papers: each claim and baseline in a sentence",
+         2),
+    ]),
+    (2, "08_reading_papers", "08_reading_papers", [
+        ("The seven questions, on a paper you know", "Task 1 of exercises/08_reading_papers.ipynb passing", 3),
+        ("Claims you could test: evidence and metrics", "full marks on exercises/08_reading_papers.ipynb", 2),
+    ]),
+    (2, "08_reading_papers", None, [
+        ("The transformer, read again as a paper", "your review of \"Attention Is All You Need\" passing "
+         "`mlre review check`, compared with the lesson's", 2, "review"),
+        ("Review the paper you will reproduce: grokking", "your review of Power et al. (2022) passing "
+         "`mlre review check`", 3, "review"),
+        ("The details a paper leaves out", "the grokking paper's missing details, each with the choice you will make",
+         2),
+        ("Estimating compute and data from a paper", "a compute and wall-clock budget for the reproduction", 2),
+        ("The smallest reproduction and the metric that decides", "a one-page reproduction plan with a stopping rule",
+         2),
+        ("Planning the baseline, ablations and seeds", "the plan with a baseline, three ablations and a seed count", 2),
+        ("Review a paper of your own choice", "a second review passing `mlre review check`", 2, "review"),
     ]),
     (2, "09_reproduction", None, [
-        ("Baseline: the data pipeline, validated", "a data pipeline with tests", 3),
-        ("Baseline: the model, tested against the paper's description", "the model with shape and init tests", 3),
-        ("Baseline: the first full training run", "a logged baseline run", 3),
-        ("Baseline: the paper's first number, or an explained gap", "a baseline table against the paper", 3),
-        ("Seeds: rerun the baseline with three seeds", "the baseline with its seed spread", 3),
-        ("Ablation 1: design", "a written hypothesis and config for ablation 1", 2),
-        ("Ablation 1: runs", "ablation 1 run with three seeds", 3),
-        ("Ablation 1: analysis", "a chart and a paragraph on ablation 1", 2),
-        ("Ablation 2: design", "a written hypothesis and config for ablation 2", 2),
-        ("Ablation 2: runs", "ablation 2 run with three seeds", 3),
-        ("Ablation 2: analysis", "a chart and a paragraph on ablation 2", 2),
-        ("Ablation 3: design", "a written hypothesis and config for ablation 3", 2),
-        ("Ablation 3: runs", "ablation 3 run with three seeds", 3),
-        ("Ablation 3: analysis", "a chart and a paragraph on ablation 3", 2),
-        ("Charts: learning curves and the ablation summary", "the report's figures", 2),
-        ("What did not reproduce: hypotheses and the tests of them", "a section on what did not reproduce", 3),
-        ("Writing the reproduction report", "a draft report", 3),
-        ("Review and revise the report", "the revised report", 2),
+        ("Baseline data: modular addition, the split and its leakage audit", "the data pipeline with its leakage "
+         "audit", 3),
+        ("Baseline model: a one-layer transformer, tested", "the model with shape and initial-loss tests", 3),
+        ("The first full baseline run", "a logged baseline run: train and validation accuracy over steps", 3),
+        ("Seeds: the baseline three times", "the baseline's steps to generalise with a 95% CI", 3),
+        ("`mlre sweep`: a grid times seeds, resumable", "a sweep definition for the three ablations", 2),
+        ("Ablation 1: weight decay", "the weight-decay ablation, three seeds", 3),
+        ("Ablation 2: the training fraction", "the training-fraction ablation, three seeds", 3),
+        ("Ablation 3: your own choice", "a written hypothesis and the ablation, three seeds", 3),
+        ("Charts: accuracy over steps and steps to generalise per ablation", "the report's figures", 2),
+        ("What did not reproduce, and why", "a section on what did not reproduce, with the tests of your hypotheses",
+         3),
+        ("Writing the reproduction report", "a draft report with the auto-filled ablation table", 3),
+        ("Review and revise the report", "the revised report with its decision log", 2),
     ]),
     (2, "10_statistics", "10_statistics", [
-        ("Variance across seeds: why one run is not a result", "the seed spread of your reproduction's baseline", 2),
-        ("Confidence intervals: t for a few seeds, bootstrap for many items", "`mean_ci` and `bootstrap_ci` on "
-         "your main numbers", 2),
-        ("Comparing two methods: paired bootstrap, permutation test, McNemar, effect sizes",
-         "a paired comparison of baseline and ablation", 2),
-        ("Multiple comparisons: Holm–Bonferroni and the garden of forking paths", "every comparison you made, "
-         "with Holm-adjusted p-values", 2),
-        ("How many seeds you need", "a `seeds_needed` estimate for your claim", 2),
-        ("Confidence intervals in the reproduction report", "full marks on exercises/10_statistics.ipynb and the "
-         "report with intervals and tests", 3),
-        ("Phase 2 review: publish the reproduction", "the published reproduction", 3),
+        ("Variance across seeds: why one run is not a result", _FULL, 2),
+        ("Confidence intervals: t and bootstrap", _FULL, 2),
+        ("Paired comparisons: paired bootstrap, permutation test, McNemar", _FULL, 2),
+        ("Multiple comparisons and effect sizes", _FULL, 2),
+        ("How many seeds you need", "full marks on exercises/10_statistics.ipynb", 2),
+    ]),
+    (2, "10_statistics", None, [
+        ("Intervals and tests in the reproduction report", "the report with a CI and a paired test per claim", 3),
+        ("What \"significant\" does not mean: audit your claims", "every claim of the report with its interval, "
+         "test and effect size", 2),
+        ("Phase 2 review: publish the reproduction", "the published reproduction (portfolio project 1)", 3),
     ]),
     (3, "11_evaluation", "11_evaluation", [
-        ("Evaluation sets: held-out data, slices and leakage", "an evaluation set with a leakage check", 2),
-        ("Metrics that match the goal, checked against scikit-learn", "a metric choice, justified", 2),
-        ("Slice analysis with intervals and Holm-corrected flags", "a per-slice table from `slice_table`", 3),
-        ("False positives and false negatives: read the most confident mistakes", "an error taxonomy from fifty "
-         "examples", 3),
-        ("Calibration: reliability diagrams and ECE (equal-width and equal-mass)", "a reliability diagram of your "
-         "model", 2),
-        ("Temperature scaling", "full marks on exercises/11_evaluation.ipynb and your model's ECE before and "
-         "after", 2),
-        ("`mlre eval` on your training run: what its slices found", "the run's eval report with a failure list",
-         2),
-        ("The evaluation report", "the report's 'What I would change next' section written; "
-         "`mlre review check` passes on it", 3),
+        ("Evaluation sets: held-out data, slices and leakage", _FULL, 2),
+        ("Metrics that match the goal", _FULL, 2),
+        ("Slices with confidence intervals", _FULL, 3),
+        ("Calibration: reliability diagrams and ECE", _FULL, 2),
+        ("Temperature scaling", "full marks on exercises/11_evaluation.ipynb", 2),
     ]),
-    (3, "12_profiling", None, [
-        ("Timing honestly: warm-up, synchronisation, repeats", "a timing harness", 2),
-        ("torch.profiler: where the time goes", "a profile of one training step", 3),
+    (3, "11_evaluation", None, [
+        ("False positives and false negatives: read fifty errors", "an error taxonomy from fifty examples", 3),
+        ("`mlre eval`: the evaluation harness on your model", "an evaluation run with per-slice CIs", 3),
+        ("A failure taxonomy, ranked", "a ranked list of failure modes with their counts", 2),
+        ("The evaluation report", "an evaluation report passing `mlre review check`", 3, "review check"),
+        ("Phase 3, part 1: publish the evaluation harness", "the evaluation harness and report (portfolio project 3)",
+         2),
     ]),
     (3, "12_profiling", "12_profiling", [
-        ("Timers a GPU cannot fool: synchronise, warm up, repeat", "`time_calls` passing its check; your model's "
-         "step timed with `time_fn` (median and IQR)", 2),
-        ("FLOPs by formula and by FlopCounterMode; peak memory", "your model's FLOPs counted two ways, agreeing, "
-         "and its peak memory", 3),
-        ("Attention's seq²: time and memory against sequence length", "a log-log chart, written-out against fused, "
-         "with fitted exponents", 3),
-        ("torch.profiler, MFU and `mlre profile`", "the `mlre profile` report and trace of your training step, "
-         "with its MFU", 2),
-        ("Remove one bottleneck and measure the gain", "a `mlre new profile` notebook: before and after, alternating "
-         "in one sitting", 3),
+        ("Timing honestly: warm-up, synchronisation, repeats", _FULL, 2),
+        ("Memory, FLOPs and MFU", _FULL, 3),
+        ("torch.profiler: where the time goes", "full marks on exercises/12_profiling.ipynb", 3),
     ]),
     (3, "12_profiling", None, [
-        ("The profiling report", "a profiling report", 2),
-    ]),
-    (3, "05b_pretrained", None, [
-        ("Published checkpoints: translate config.json, refuse what you cannot compute",
-         "a Hugging Face folder of your own model loaded back by `GPT.from_pretrained`, logits equal", 3),
+        ("Attention's cost as the sequence grows", "a chart of time and memory against sequence length", 2),
+        ("The profiling report: one bottleneck removed", "a profiling report with a before and after", 3),
     ]),
     (3, "13_inference", "13_inference", [
-        ("Batching prompts: left padding, positions and the attention mask", _FULL, 3),
-        ("The KV cache: one decode step, and what it costs in memory", "generation timed with and without the "
-         "cache, and the cache's size at your context and batch", 3),
-        ("Latency against throughput; torch.compile for the decode step", "latency and throughput against batch "
-         "size for generation, eager and compiled", 2),
-        ("int8 weight-only quantisation: accuracy and speed, measured", "full marks on exercises/13_inference.ipynb; "
-         "held-out loss and tokens/s before and after int8", 3),
+        ("A real checkpoint through `from_pretrained`, logits checked", _FULL, 3),
+        ("Batched generation with padding and a KV cache", _FULL, 3),
+        ("Latency against throughput", "full marks on exercises/13_inference.ipynb", 2),
     ]),
     (3, "13_inference", None, [
-        ("A load test: latency percentiles", "p50, p95 and p99 latency under load", 2),
-        ("The inference report", "an inference report", 2),
+        ("int8 and what it costs in accuracy", "accuracy and speed before and after quantisation", 3),
+        ("The inference report", "an inference report: latency percentiles and throughput", 2),
     ]),
-    (3, "14_production", None, [
-        ("Packaging research code as a library", "your project installable with pip", 2),
-        ("Tests and continuous integration for research code", "a CI workflow running your tests", 2),
-        ("The decision log", "a decision log of your project", 2),
-        ("From prototype to production: what to keep and what to rewrite", "a production plan", 2),
-        ("Interview stories from your own numbers", "three stories, each with a measured result", 2),
-        ("Assembling the portfolio", "a portfolio page linking reports and code", 2),
-        ("Final review: the promise, checked", "a written check of the 90-day promise", 2),
+    (3, "14_packaging", None, [
+        ("From notebook to package: scaffold your reproduction", "your reproduction as a project whose `make test` "
+         "passes", 3, "project"),
+        ("Tests that fail for the right reasons", "shape, initial-loss, gradient and smoke tests in your package", 3),
+        ("Pinned environment, seeds, configs, data checksums", "a fresh clone reproducing your headline number with "
+         "two commands", 2),
+        ("The README as a research memo, and the decision log", "a README passing `mlre review check README.md`", 2,
+         "review check"),
+    ]),
+    (3, "14b_interviews", None, [
+        ("Interview rounds: coding, ML fundamentals, deep learning", "your answers to twelve questions, compared with "
+         "the model answers", 2, "questions"),
+    ]),
+    (3, "14b_interviews", "14_drills", [
+        ("Timed tensor drills", "today's drills passing within their time budget", 2, "tensor drills"),
+        ("Tensor drills against the clock", "full marks on the five drills within 31 minutes", 2, "tensor drills"),
+    ]),
+    (3, "14b_interviews", None, [
+        ("Interview rounds: experiment design, systems, papers, your projects", "your answers to twelve questions, "
+         "compared with the model answers", 2, "questions"),
+        ("Defend your reproduction for an hour", "`mlre drill defend` answers for your reproduction passing "
+         "`mlre review check`", 3, "defense"),
+        ("Final review: the promise, checked", "the three portfolio projects done, and a defense of your training "
+         "pipeline or evaluation passing `mlre review check`", 3, "defense"),
     ]),
 ]
 
@@ -199,9 +217,9 @@ _PLAN: list[tuple[int, str, str | None, list[tuple[str, str, float]]]] = [
 def _days() -> tuple[Day, ...]:
     days, number = [], 0
     for phase, lesson, exercise, entries in _PLAN:
-        for goal, deliverable, hours in entries:
+        for goal, deliverable, hours, *template in entries:
             number += 1
-            days.append(Day(number, phase, goal, lesson, exercise, deliverable, float(hours)))
+            days.append(Day(number, phase, goal, lesson, exercise, deliverable, float(hours), *template))
     return tuple(days)
 
 
@@ -213,3 +231,25 @@ def day(number: int) -> Day:
     if not 1 <= number <= len(ROADMAP):
         raise ValueError(f"the roadmap has days 1 to {len(ROADMAP)}, not {number}")
     return ROADMAP[number - 1]
+
+# %% ../../nbs/84_roadmap.ipynb #c013
+@dataclass(frozen=True)
+class PortfolioProject:
+    "One of the three projects the 90 days build, and the days that build it."
+    name: str
+    what: str
+    first_day: int
+    last_day: int
+
+    @property
+    def days(self) -> range:
+        return range(self.first_day, self.last_day + 1)
+
+
+PORTFOLIO = (
+    PortfolioProject("training pipeline", "`mlre train`: configs, checkpoints and exact resume, logging, DDP", 27, 30),
+    PortfolioProject("reproduction", "grokking reproduced: baseline, three ablations, seeds, intervals, report", 31,
+                     60),
+    PortfolioProject("evaluation", "an evaluation harness: slices with intervals, calibration, error analysis", 61,
+                     70),
+)
