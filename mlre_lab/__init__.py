@@ -2,9 +2,12 @@
 
 Modules:
 
+- `mlre_lab.lab.report`: The reproduction report's skeleton: every section a reader expects, with the environment and the ablation table filled in from the runs, never typed.
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
+- `mlre_lab.repro`: A paper's claim, rebuilt small enough to run on a laptop, with a baseline, ablations over seeds, confidence intervals, a leakage audit of the split, and an honest account of what did and did not reproduce.
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
+- `mlre_lab.sweep`: One number from one seed is an anecdote. `mlre sweep` runs every cell of a grid with several seeds, skips what already finished, and reports each cell as a mean with a 95% confidence interval.
 - `mlre_lab.train.checkpoint`: Save everything a run needs to continue bit for bit, so that a crash at any instant costs at most the steps since the last checkpoint — and never the checkpoint itself.
 - `mlre_lab.train.config`: A training run is described by one TOML file; the file is checked before anything starts, and the resolved version is saved next to the results.
 - `mlre_lab.train.data`: The default corpus is Python's own standard library; any text file or directory can be named instead. Documents are split by document, checked for leakage and encoding problems, tokenized once and cached.

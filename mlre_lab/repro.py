@@ -8,27 +8,24 @@ Docs: https://mlre-lab.github.io/mlre-lab/reproduction.html.md"""
 # %% ../nbs/09_reproduction.ipynb #c002
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import nbformat
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from .core import environment_markdown, seed_everything
-from .sweep import Record, _t_interval, load_records, markdown_table
-from .transformer import GPT, GPTConfig
+from .core import seed_everything
+from .nn.transformer import GPT, GPTConfig
+from .sweep import Record, _t_interval
 
 # %% auto #0
-__all__ = ['SPLITS', 'GROKKING_ABLATIONS', 'REPORT_SECTIONS', 'modular_addition', 'split_pairs', 'mirrored_in_train',
-           'audit_split', 'GrokkingConfig', 'grokking_model', 'answer_logits', 'train_grokking', 'grokking_run',
-           'plot_accuracy', 'load_grid', 'save_grid', 'mirrored_lead', 'report_notebook', 'new_report_cli']
+__all__ = ['SPLITS', 'GROKKING_ABLATIONS', 'modular_addition', 'split_pairs', 'mirrored_in_train', 'audit_split',
+           'GrokkingConfig', 'grokking_model', 'answer_logits', 'train_grokking', 'grokking_run', 'plot_accuracy',
+           'load_grid', 'save_grid', 'mirrored_lead']
 
 # %% ../nbs/09_reproduction.ipynb #c005
 def modular_addition(p: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,6 +196,7 @@ def _padded(curves: list[list[float]], steps: list[list[int]]) -> tuple[list[int
 
 def plot_accuracy(records: list[Record], cell: str = "baseline", ax=None, band: float = 0.95):
     "Training and validation accuracy over steps (log axis) for one cell: each seed, and the mean with a t band."
+    import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     runs = [r for r in records if r.cell == cell]
     if not runs:
@@ -233,55 +231,3 @@ def mirrored_lead(record: Record) -> float:
     h = record.result["history"]
     gaps = [m - c for m, c in zip(h["val_acc_mirrored"], h["val_acc_clean"]) if not math.isnan(m)]
     return max(gaps) if gaps else math.nan
-
-# %% ../nbs/09_reproduction.ipynb #c037
-REPORT_SECTIONS = ("Claim", "Setup", "Environment", "Baseline", "Ablations", "What reproduced",
-                   "What did not reproduce, and why", "Decision log")
-
-
-def report_notebook(name: str, sweep_dir: str = "runs/sweep", metrics: list[str] | None = None) -> nbformat.NotebookNode:
-    "A reproduction report notebook: one section per `REPORT_SECTIONS`, environment and table filled when run."
-    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
-    todo = "TODO: "
-    cells = [md(f"# {name}: a reproduction report"),
-             md(f"## Claim\n\n{todo}the paper's claim, in one sentence, and the metric that would show it."),
-             md(f"## Setup\n\n{todo}task, data and split, model, optimiser, budget, seeds; what differs from the "
-                "paper and why."),
-             md("## Environment"),
-             code("from mlre_lab.core import environment_markdown\n\nprint(environment_markdown())"),
-             md(f"## Baseline\n\n{todo}the baseline's numbers, with seeds, and how they compare to the paper's."),
-             md("## Ablations\n\nOne change at a time from the baseline, mean and 95% CI over seeds "
-                f"(from the sweep in `{sweep_dir}`)."),
-             code("from mlre_lab.sweep import load_records, markdown_table\n\n"
-                  f"records = load_records({sweep_dir!r})\n"
-                  f"print(markdown_table(records{', ' + repr(metrics) if metrics else ''}))"),
-             md(f"## What reproduced\n\n{todo}each claim that held, with the number that shows it."),
-             md(f"## What did not reproduce, and why\n\n{todo}each claim that did not hold or was not tested, "
-                "and the most likely reason."),
-             md("## Decision log\n\n| decision | why | alternative rejected |\n|---|---|---|\n"
-                f"| {todo} | | |")]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "python3", "language": "python", "name": "python3"}
-    return nb
-
-
-def new_report_cli(argv: list[str]) -> int:
-    "Write a reproduction report notebook to fill in: `mlre new report NAME [--dir reports] [--sweep DIR]`."
-    parser = argparse.ArgumentParser(prog="mlre new report", description=new_report_cli.__doc__)
-    parser.add_argument("name", help="the report's name (also its file name)")
-    parser.add_argument("--dir", default="reports", help="where to write it (default: reports/)")
-    parser.add_argument("--sweep", default="runs/sweep", help="the sweep directory its ablation table reads")
-    parser.add_argument("--metric", action="append", help="metrics in the table (default: every numeric one)")
-    args = parser.parse_args(argv)
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in args.name.strip()).strip("-").lower()
-    if not stem:
-        print(f"mlre new report: {args.name!r} has no letters or digits to name a file with", file=sys.stderr)
-        return 2
-    path = Path(args.dir) / f"{stem}.ipynb"
-    if path.exists():
-        print(f"mlre new report: {path} exists; choose another name or delete it", file=sys.stderr)
-        return 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(report_notebook(args.name, args.sweep, args.metric), path)
-    print(f"wrote {path}")
-    return 0

@@ -25,7 +25,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .checkpoint import atomic_write_bytes
+from .core import require_extra
+from .train.checkpoint import atomic_write_bytes
 
 # %% auto #0
 __all__ = ['RESULT_FILE', 'Cell', 'grid_cells', 'ablation_cells', 'run_one', 'Record', 'run_sweep', 'load_records',
@@ -84,8 +85,8 @@ def run_one(target: str, params: dict, seed: int, run_dir: str, threads: int = 0
         if not isinstance(result, dict):
             raise TypeError(f"{target} must return a dict of results, got {type(result).__name__}")
         return result
-    from mlre_lab.config import load_config
-    from mlre_lab.train import Run, train
+    from mlre_lab.train.config import load_config
+    from mlre_lab.train.loop import Run, train
     overrides = [f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in params.items()]
     run = Run(run_dir)
     resume = (run.path / "config.toml").exists()
@@ -130,10 +131,7 @@ def _local_executor(workers: int):
 
 
 def _ray_map(jobs: list[tuple], address: str | None):
-    try:
-        import ray
-    except ImportError:
-        raise ImportError("executor='ray' needs Ray: pip install 'mlre-lab[ray]'") from None
+    ray = require_extra("ray", "ray", "executor='ray'")
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(run_one)
