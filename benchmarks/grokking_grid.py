@@ -1,4 +1,4 @@
-"""The full grid of lesson 09's grokking reproduction: a baseline and five ablation cells × three seeds.
+"""The full grid of lesson 09's grokking reproduction: a baseline and four ablation cells × three seeds.
 
 Runs `mlre_lab.repro.grokking_run` through `mlre_lab.sweep.run_sweep` (the engine of `mlre sweep`) on a local process
 pool, prints the table (steps to fit and to generalise, mean and 95% t interval over seeds), the leakage finding
@@ -25,7 +25,7 @@ from mlre_lab.sweep import ablation_cells, markdown_table, run_sweep  # noqa: E4
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "runs" / "grokking_grid"), help="sweep directory")
-    parser.add_argument("--workers", type=int, default=2, help="local processes (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="local processes (default 2, one per core of the reference machine)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
     parser.add_argument("--save", default=str(ROOT / "nbs" / "data" / "grokking_grid.json"),
                         help="where the lesson reads the records from")
@@ -35,9 +35,9 @@ def main() -> int:
                         args.out, workers=args.workers)
     wall = time.perf_counter() - start
     print(markdown_table(records, ["steps_to_fit", "steps_to_generalise", "final_val_acc"]))
-    run_seconds = sum(r.result["wall_s"] for r in records)
-    print(f"\n{len(records)} runs; this invocation's wall time {wall:.0f} s with {args.workers} workers; "
-          f"the runs' own wall times sum to {run_seconds:.0f} s")
+    cpu = sum(r.result["cpu_s"] for r in records)
+    print(f"\n{len(records)} runs; this invocation's wall time {wall:.0f} s with {args.workers} workers; the runs "
+          f"used {cpu:.0f} CPU seconds in all, {cpu / 2 / 60:.1f} minutes on two otherwise idle cores")
     for cell in dict.fromkeys(r.cell for r in records):
         leads = [mirrored_lead(r) for r in records if r.cell == cell]
         if not all(math.isnan(x) for x in leads):

@@ -172,6 +172,8 @@ def run_sweep(target: str, cells: list[Cell], seeds: list[int], out: str | Path,
         raise ValueError("a sweep needs at least one cell and one seed")
     if len({c.name for c in cells}) != len(cells):
         raise ValueError(f"cell names must be unique, got {[c.name for c in cells]}")
+    if not _is_config(target):
+        _resolve_function(target)  # a misspelt target fails here, once, rather than in every run
     out = Path(out)
     _check_manifest(out, target)
     todo = [(c, s) for c in cells for s in seeds if not (_run_dir(out, c, s) / RESULT_FILE).exists()]

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mlre_lab.train.loop:train_cli", "train a model from a TOML config (default: a small char-level GPT)"),
     "runs": ("mlre_lab.train.loop:runs_cli", "list training runs with status, steps and best validation loss"),
     "sample": ("mlre_lab.train.loop:sample_cli", "generate text from a run's checkpoint"),
+    "sweep": ("mlre_lab.sweep:sweep_cli", "a grid × seeds over a config or a function; resumable; mean and 95% CI"),
 }
 
 

@@ -100,18 +100,26 @@ _PLAN: list[tuple[int, str, str | None, list[tuple[str, str, float]]]] = [
         ("Baseline: the first full training run", "a logged baseline run", 3),
         ("Baseline: the paper's first number, or an explained gap", "a baseline table against the paper", 3),
         ("Seeds: rerun the baseline with three seeds", "the baseline with its seed spread", 3),
-        ("Ablation 1: design", "a written hypothesis and config for ablation 1", 2),
-        ("Ablation 1: runs", "ablation 1 run with three seeds", 3),
-        ("Ablation 1: analysis", "a chart and a paragraph on ablation 1", 2),
-        ("Ablation 2: design", "a written hypothesis and config for ablation 2", 2),
-        ("Ablation 2: runs", "ablation 2 run with three seeds", 3),
-        ("Ablation 2: analysis", "a chart and a paragraph on ablation 2", 2),
-        ("Ablation 3: design", "a written hypothesis and config for ablation 3", 2),
+        ("Sweeps: a grid × seeds that resumes, with `mlre sweep` (nbs/09a_sweep)",
+         "your baseline as an `mlre sweep` over three seeds, killed once and resumed", 2),
+        ("Ablation 1, weight decay: the hypothesis, then the runs", "the hypothesis written down before the runs; "
+         "the cell run with three seeds", 3),
+        ("Ablation 1: analysis with confidence intervals", "a chart and a paragraph: steps to generalise, mean and "
+         "95% CI over seeds", 2),
+        ("Ablation 2, training fraction: the hypothesis, then the runs", "the hypothesis, and two fractions run "
+         "with three seeds each", 3),
+        ("Ablation 2: analysis, with runs that never generalised counted", "a chart and a paragraph; censored runs "
+         "reported as n/N", 2),
+        ("Ablation 3, your own choice: design", "a written hypothesis and the cell that tests it", 2),
         ("Ablation 3: runs", "ablation 3 run with three seeds", 3),
         ("Ablation 3: analysis", "a chart and a paragraph on ablation 3", 2),
-        ("Charts: learning curves and the ablation summary", "the report's figures", 2),
+        ("A leakage audit: what could validation have seen, in any form?", "the audit's counts, and accuracy on "
+         "clean and on leaked validation items", 3),
+        ("Charts: learning curves per seed and as a mean with a band; the ablation summary",
+         "the report's figures, drawn from the runs' records", 2),
         ("What did not reproduce: hypotheses and the tests of them", "a section on what did not reproduce", 3),
-        ("Writing the reproduction report", "a draft report", 3),
+        ("Writing the report with `mlre new report` (nbs/09b_report)", "a draft report whose environment and "
+         "ablation table fill themselves in", 3),
         ("Review and revise the report", "the revised report", 2),
     ]),
     (2, "10_statistics", None, [
