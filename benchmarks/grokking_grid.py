@@ -25,7 +25,7 @@ from mlre_lab.sweep import ablation_cells, markdown_table, run_sweep  # noqa: E4
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "runs" / "grokking_grid"), help="sweep directory")
-    parser.add_argument("--workers", type=int, default=2, help="local processes (default 2, one per core of the reference machine)")
+    parser.add_argument("--workers", type=int, default=2, help="local processes (default 2: one per core)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
     parser.add_argument("--save", default=str(ROOT / "nbs" / "data" / "grokking_grid.json"),
                         help="where the lesson reads the records from")

@@ -33,7 +33,13 @@ def test_process_pool_equals_in_process(tmp_path, reference):
 
 def test_ray_equals_local(tmp_path, reference):
     ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'mlre-lab[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as e:  # Ray gives its local node a fixed 30 s to start, which a saturated machine can miss
+        if "timed out during startup" not in str(e):
+            raise
+        ray.shutdown()
+        pytest.skip(f"a local Ray instance did not start in Ray's 30 s limit on this machine: {e}")
     try:
         records = run_sweep(TARGET, CELLS, SEEDS, tmp_path, executor="ray", log=lambda _: None)
     finally:
