@@ -17,6 +17,7 @@ import math
 import multiprocessing
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,8 +215,9 @@ def load_records(out: str | Path, cells: list[Cell] | None = None, seeds: list[i
     return records
 
 # %% ../nbs/09a_sweep.ipynb #c014
-def example_target(x: float = 1.0, seed: int = 0) -> dict:
-    "A deterministic stand-in for an experiment: `score = x + seed / 10`, and a short curve."
+def example_target(x: float = 1.0, seed: int = 0, delay_s: float = 0.0) -> dict:
+    "A deterministic stand-in for an experiment: `score = x + seed / 10`, a short curve; `delay_s` makes it slow."
+    time.sleep(delay_s)
     return {"score": x + seed / 10, "curve": [x * step for step in range(3)]}
 
 # %% ../nbs/09a_sweep.ipynb #c020
