@@ -91,6 +91,7 @@ class GrokkingConfig:
     threshold: float = 0.99  # accuracy that counts as fitted / generalised
     stop_when_generalised: bool = True  # stop at the first evaluation with validation accuracy >= threshold
     seed: int = 0
+    num_threads: int = 1  # torch CPU threads: steps this small run fastest on one; 0 = leave torch's default
 
     def __post_init__(self):
         if self.p < 3 or any(self.p % k == 0 for k in range(2, int(self.p ** 0.5) + 1)):
@@ -135,6 +136,8 @@ def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
 def train_grokking(config: GrokkingConfig) -> dict:
     """Train one run; returns steps to fit and to generalise (None if never reached), final accuracies, the split's
     audit, wall time, and the history of every evaluation (lists under `history`)."""
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
     inputs, targets = modular_addition(config.p)
     train_idx, val_idx = split_pairs(config.p, config.train_frac, config.seed, config.split)
