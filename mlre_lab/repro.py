@@ -227,6 +227,7 @@ def load_grid(path: str | Path) -> list[Record]:
 
 
 def save_grid(records: list[Record], path: str | Path) -> None:
+    "Write `records` (results and curves) as one JSON file, the form `load_grid` reads."
     Path(path).write_text(json.dumps([asdict(r) for r in records]), encoding="utf-8")
 
 # %% ../nbs/09_reproduction.ipynb #c031

@@ -9,6 +9,7 @@ Docs: https://mlre-lab.github.io/mlre-lab/report.html.md"""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def new_report_cli(argv: list[str]) -> int:
     parser.add_argument("--sweep", default="runs/sweep", help="the sweep directory its ablation table reads")
     parser.add_argument("--metric", action="append", help="metrics in the table (default: every numeric one)")
     args = parser.parse_args(argv)
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in args.name.strip()).strip("-").lower()
+    stem = re.sub(r"[^a-z0-9_]+", "-", args.name.lower()).strip("-")  # "Grokking (Power)" -> grokking-power
     if not stem:
         print(f"mlre new report: {args.name!r} has no letters or digits to name a file with", file=sys.stderr)
         return 2
