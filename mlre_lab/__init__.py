@@ -20,17 +20,20 @@ Modules:
 - `mlre_lab.lab.exercises`: One source for every exercise: the answer key in solutions/ is written once, and exercises/ is generated from it.
 - `mlre_lab.lab.progress`: A small SQLite store of every graded attempt, and the commands that read it: `mlre progress` and `mlre today`.
 - `mlre_lab.lab.project`: A research result someone else can rerun with two commands: `mlre new project` scaffolds the repository, the README is a research memo, and the tests fail for the right reasons.
+- `mlre_lab.lab.report`: The reproduction report's skeleton: every section a reader expects, with the environment and the ablation table filled in from the runs, never typed.
 - `mlre_lab.lab.review`: `mlre new review` writes a paper review from the seven-question template; `mlre review check` says what is left to answer in a review, a report or a set of drill answers.
 - `mlre_lab.lab.roadmap`: Ninety days, one row each: the goal, the lesson, the exercises, what you hand in, and how long it should take.
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
 - `mlre_lab.nn.options`: The names a model configuration may choose from, in a module of their own so that configs can validate a choice without loading the model.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
 - `mlre_lab.perf`: Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its trace, and what attention's seq² costs in time and in memory.
+- `mlre_lab.repro`: A paper's claim, rebuilt small enough to run on a laptop, with a baseline, ablations over seeds, confidence intervals, a leakage audit of the split, and an honest account of what did and did not reproduce.
 - `mlre_lab.scratch.autograd`: A scalar autograd engine, stable softmax and cross-entropy, SGD and AdamW, a learning-rate schedule and gradient clipping — each matched against torch.
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
 - `mlre_lab.scratch.tensors`: Index, broadcast, rearrange and contract tensors with named dimensions, and check every step.
 - `mlre_lab.shapes`: Say what shape a tensor must have, in words, and get an error that names the dimension when it does not.
 - `mlre_lab.stats`: Seed variance and how many seeds you need, confidence intervals (t and bootstrap), paired comparisons (paired bootstrap, permutation test, McNemar), Holm–Bonferroni for many comparisons, effect sizes, and what "significant" does not mean.
+- `mlre_lab.sweep`: One number from one seed is an anecdote. `mlre sweep` runs every cell of a grid with several seeds, skips what already finished, and reports each cell as a mean with a 95% confidence interval.
 - `mlre_lab.text.tokenizer`: Turning text into integers: a character tokenizer, then byte-level BPE as GPT-2 does it, trained from scratch.
 - `mlre_lab.train.checkpoint`: Save everything a run needs to continue bit for bit, so that a crash at any instant costs at most the steps since the last checkpoint — and never the checkpoint itself.
 - `mlre_lab.train.config`: A training run is described by one TOML file; the file is checked before anything starts, and the resolved version is saved next to the results.

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("mlre_lab.evals:eval_cli", "evaluate a run: loss by character class, position, region and file"),
     "review": ("mlre_lab.lab.review:review_cli", "check a review, report or drill answers: list what is unanswered"),
     "drill": ("mlre_lab.lab.drill:drill_cli", "interview practice: questions, timed tensor drills, project defense"),
+    "sweep": ("mlre_lab.sweep:sweep_cli", "a grid × seeds over a config or a function; resumable; mean and 95% CI"),
 }
 
 
