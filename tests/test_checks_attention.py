@@ -5,8 +5,9 @@ import pytest
 import torch
 from einops import rearrange
 
-from mlre_lab import attention as A
+from mlre_lab.checks import attention as A
 from mlre_lab.checks.harness import CheckFailed
+from mlre_lab.nn import attention as L
 
 from .mutation import mutation_tests
 
@@ -55,16 +56,16 @@ def _attn_from(weights_fn):
 
 
 def a_transposed_weights(q, k, v, mask=None):
-    w = A.attention_weights(q, k, mask)
+    w = L.attention_weights(q, k, mask)
     return w.mT[..., : v.size(-2)] @ v if w.size(-1) == w.size(-2) else w.mT @ v
 
 
 def a_ignores_mask(q, k, v, mask=None):
-    return A.attention_weights(q, k) @ v
+    return L.attention_weights(q, k) @ v
 
 
 def a_keys_as_values(q, k, v, mask=None):
-    return A.attention_weights(q, k, mask) @ k
+    return L.attention_weights(q, k, mask) @ k
 
 
 def cm(diagonal):
@@ -82,7 +83,7 @@ def mha(split="batch seq (heads d_head) -> batch heads seq d_head", merge_transp
         parts = (x @ w_qkv.T).chunk(3, dim=-1)
         q, k, v = (rearrange(parts[i], split, heads=n_head) for i in order)
         s = _scores(q, k, scale)
-        mask = A.causal_mask(x.size(1), device=x.device) if causal else None
+        mask = L.causal_mask(x.size(1), device=x.device) if causal else None
         y = _weights(s, mask) @ v
         y = rearrange(y, "b h s d -> b s (h d)") if merge_transposes else y.reshape(x.shape)
         return y @ w_o.T
@@ -91,7 +92,7 @@ def mha(split="batch seq (heads d_head) -> batch heads seq d_head", merge_transp
 
 # check name -> (check, reference, {mutant name: mutant})
 CHECKS = {
-    "masked_attention_weights": (A.check_masked_attention_weights, A.attention_weights, {
+    "masked_attention_weights": (A.check_masked_attention_weights, L.attention_weights, {
         "no 1/sqrt(d_head) scaling": w_no_scale,
         "scaled by 1/d_head": w_scale_by_d,
         "mask applied after the softmax": w_mask_after_softmax,
@@ -99,14 +100,14 @@ CHECKS = {
         "softmax over the queries": w_softmax_over_queries,
         "mask meaning inverted": w_mask_inverted,
     }),
-    "attention": (A.check_attention, A.scaled_dot_product_attention, {
+    "attention": (A.check_attention, L.scaled_dot_product_attention, {
         "no 1/sqrt(d_head) scaling": _attn_from(w_no_scale),
         "mask applied after the softmax": _attn_from(w_mask_after_softmax),
         "weights transposed": a_transposed_weights,
         "mask ignored": a_ignores_mask,
         "keys used as values": a_keys_as_values,
     }),
-    "cached_causal_mask": (A.check_cached_causal_mask, A.causal_mask, {
+    "cached_causal_mask": (A.check_cached_causal_mask, L.causal_mask, {
         "aligned top-left (ignores the cache)": cm(lambda q, k: 0),
         "off by one: hides each token from itself": cm(lambda q, k: k - q - 1),
         "off by one: sees the next token": cm(lambda q, k: k - q + 1),

@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from mlre_lab import autograd as A
+from mlre_lab.checks import autograd as A
 from mlre_lab.checks.harness import CheckFailed
+from mlre_lab.scratch import autograd as L
 
 from .mutation import mutation_tests, stub
 
@@ -16,7 +17,7 @@ class StubClass:
 
 
 # --- Value mutants: the reference with one method changed -------------------------------------------------------
-class AssignGrad(A.Value):  # `=` instead of `+=`
+class AssignGrad(L.Value):  # `=` instead of `+=`
     def __add__(self, other):
         other = self._lift(other)
         out = type(self)(self.data + other.data, (self, other), "+")
@@ -28,7 +29,7 @@ class AssignGrad(A.Value):  # `=` instead of `+=`
         return out
 
 
-class NoTopologicalOrder(A.Value):  # depth-first from the output, each node once, no sorting
+class NoTopologicalOrder(L.Value):  # depth-first from the output, each node once, no sorting
     def backward(self):
         self.grad = 1.0
         stack, seen = [self], {self}
@@ -41,13 +42,13 @@ class NoTopologicalOrder(A.Value):  # depth-first from the output, each node onc
                     stack.append(child)
 
 
-class TanhDerivative(A.Value):  # 1 - t instead of 1 - t^2
+class TanhDerivative(L.Value):  # 1 - t instead of 1 - t^2
     def tanh(self):
         t = math.tanh(self.data)
         return self._unary(t, 1 - t, "tanh")
 
 
-class PowDerivative(A.Value):  # k * x^k instead of k * x^(k-1)
+class PowDerivative(L.Value):  # k * x^k instead of k * x^(k-1)
     def __pow__(self, k):
         out = type(self)(self.data**k, (self,), f"**{k}")
 
@@ -57,12 +58,12 @@ class PowDerivative(A.Value):  # k * x^k instead of k * x^(k-1)
         return out
 
 
-class LeakyRelu(A.Value):  # passes the gradient through negative inputs
+class LeakyRelu(L.Value):  # passes the gradient through negative inputs
     def relu(self):
         return self._unary(max(self.data, 0.0), 1.0, "relu")
 
 
-class NoSeed(A.Value):  # forgets out.grad = 1
+class NoSeed(L.Value):  # forgets out.grad = 1
     def backward(self):
         order, seen = [], set()
 
@@ -77,7 +78,7 @@ class NoSeed(A.Value):  # forgets out.grad = 1
             v._backward()
 
 
-class RsubWrongSign(A.Value):  # 2 - a computed as a - 2
+class RsubWrongSign(L.Value):  # 2 - a computed as a - 2
     def __rsub__(self, other):
         return self - other
 
@@ -93,7 +94,7 @@ def forward_difference(f, xs, eps=1e-5):
 
 
 def no_factor_two(f, xs, eps=1e-5):
-    return [2 * g for g in A.numerical_grad(f, xs, eps)]
+    return [2 * g for g in L.numerical_grad(f, xs, eps)]
 
 
 def no_restore(f, xs, eps=1e-5):  # perturbs xs in place and never puts it back
@@ -118,7 +119,7 @@ def softmax_naive(x, dim=-1):
 
 
 def softmax_last_dim(x, dim=-1):
-    return A.softmax(x, -1)
+    return L.softmax(x, -1)
 
 
 def softmax_global_max(x, dim=-1):
@@ -127,15 +128,15 @@ def softmax_global_max(x, dim=-1):
 
 
 def softmax_dim0(x, dim=-1):
-    return A.softmax(x, 0)
+    return L.softmax(x, 0)
 
 
 def softmax_detached(x, dim=-1):
-    return A.softmax(x.detach(), dim)
+    return L.softmax(x.detach(), dim)
 
 
 def log_softmax_of_softmax(x, dim=-1):
-    return A.softmax(x, dim).log()
+    return L.softmax(x, dim).log()
 
 
 def log_softmax_naive(x, dim=-1):
@@ -148,28 +149,28 @@ def log_softmax_forgets_max(x, dim=-1):
 
 
 def log_softmax_last_dim(x, dim=-1):
-    return A.log_softmax(x, -1)
+    return L.log_softmax(x, -1)
 
 
 # --- cross-entropy mutants ----------------------------------------------------------------------------------------
 def ce_no_ignore(logits, targets, ignore_index=-100):
     safe = targets.clamp(min=0)
-    return -A.log_softmax(logits).gather(-1, safe[..., None]).squeeze(-1).mean()
+    return -L.log_softmax(logits).gather(-1, safe[..., None]).squeeze(-1).mean()
 
 
 def ce_mean_over_all(logits, targets, ignore_index=-100):
     keep = targets != ignore_index
-    nll = -A.log_softmax(logits).gather(-1, torch.where(keep, targets, 0)[..., None]).squeeze(-1)
+    nll = -L.log_softmax(logits).gather(-1, torch.where(keep, targets, 0)[..., None]).squeeze(-1)
     return (nll * keep).sum() / targets.numel()
 
 
 def ce_hardcoded_ignore(logits, targets, ignore_index=-100):
-    return A.cross_entropy(logits, targets, -100) if ignore_index != -100 else A.cross_entropy(logits, targets)
+    return L.cross_entropy(logits, targets, -100) if ignore_index != -100 else L.cross_entropy(logits, targets)
 
 
 def ce_sum(logits, targets, ignore_index=-100):
     keep = targets != ignore_index
-    nll = -A.log_softmax(logits).gather(-1, torch.where(keep, targets, 0)[..., None]).squeeze(-1)
+    nll = -L.log_softmax(logits).gather(-1, torch.where(keep, targets, 0)[..., None]).squeeze(-1)
     return (nll * keep).sum()
 
 
@@ -181,14 +182,14 @@ def ce_unstable(logits, targets, ignore_index=-100):
 
 
 # --- optimizer mutants --------------------------------------------------------------------------------------------
-class SGDNoMomentum(A.SGD):
+class SGDNoMomentum(L.SGD):
     @torch.no_grad()
     def step(self):
         for p in self.params:
             p.sub_(self.lr * (p.grad + self.weight_decay * p))
 
 
-class SGDDampened(A.SGD):  # buf = mu * buf + (1 - mu) * g, an exponential average
+class SGDDampened(L.SGD):  # buf = mu * buf + (1 - mu) * g, an exponential average
     @torch.no_grad()
     def step(self):
         for p, buf in zip(self.params, self.buffers, strict=True):
@@ -196,7 +197,7 @@ class SGDDampened(A.SGD):  # buf = mu * buf + (1 - mu) * g, an exponential avera
             p.sub_(self.lr * buf)
 
 
-class SGDDecoupledDecay(A.SGD):  # weight decay outside the momentum buffer
+class SGDDecoupledDecay(L.SGD):  # weight decay outside the momentum buffer
     @torch.no_grad()
     def step(self):
         for p, buf in zip(self.params, self.buffers, strict=True):
@@ -204,7 +205,7 @@ class SGDDecoupledDecay(A.SGD):  # weight decay outside the momentum buffer
             p.sub_(self.lr * (buf + self.weight_decay * p))
 
 
-class SGDNesterov(A.SGD):
+class SGDNesterov(L.SGD):
     @torch.no_grad()
     def step(self):
         for p, buf in zip(self.params, self.buffers, strict=True):
@@ -213,12 +214,12 @@ class SGDNesterov(A.SGD):
             p.sub_(self.lr * (g + self.momentum * buf))
 
 
-class SGDZeroGradNoop(A.SGD):
+class SGDZeroGradNoop(L.SGD):
     def zero_grad(self):
         pass
 
 
-class AdamWithL2(A.AdamW):  # L2 in the gradient instead of decoupled decay
+class AdamWithL2(L.AdamW):  # L2 in the gradient instead of decoupled decay
     @torch.no_grad()
     def step(self):
         for p in self.params:
@@ -228,7 +229,7 @@ class AdamWithL2(A.AdamW):  # L2 in the gradient instead of decoupled decay
         self.weight_decay = decay
 
 
-class AdamWNoBiasCorrection(A.AdamW):
+class AdamWNoBiasCorrection(L.AdamW):
     @torch.no_grad()
     def step(self):
         b1, b2 = self.betas
@@ -239,7 +240,7 @@ class AdamWNoBiasCorrection(A.AdamW):
             p.sub_(self.lr * m / (v.sqrt() + self.eps))
 
 
-class AdamWEpsInsideSqrt(A.AdamW):
+class AdamWEpsInsideSqrt(L.AdamW):
     @torch.no_grad()
     def step(self):
         self.t += 1
@@ -251,7 +252,7 @@ class AdamWEpsInsideSqrt(A.AdamW):
             p.sub_(self.lr * (m / (1 - b1**self.t)) / (v / (1 - b2**self.t) + self.eps).sqrt())
 
 
-class AdamWDecayAfterUpdate(A.AdamW):
+class AdamWDecayAfterUpdate(L.AdamW):
     @torch.no_grad()
     def step(self):
         decay, self.weight_decay = self.weight_decay, 0.0
@@ -261,7 +262,7 @@ class AdamWDecayAfterUpdate(A.AdamW):
             p.mul_(1 - self.lr * decay)
 
 
-class AdamWDecayWithoutLr(A.AdamW):  # p *= 1 - wd
+class AdamWDecayWithoutLr(L.AdamW):  # p *= 1 - wd
     @torch.no_grad()
     def step(self):
         decay, self.weight_decay = self.weight_decay, 0.0
@@ -271,7 +272,7 @@ class AdamWDecayWithoutLr(A.AdamW):  # p *= 1 - wd
         self.weight_decay = decay
 
 
-class AdamWStepCountFromZero(A.AdamW):  # bias correction with t = 0 at the first step
+class AdamWStepCountFromZero(L.AdamW):  # bias correction with t = 0 at the first step
     @torch.no_grad()
     def step(self):
         super().step()
@@ -329,7 +330,7 @@ def clip_per_parameter(params, max_norm):
 
 @torch.no_grad()
 def clip_returns_norm_after(params, max_norm):
-    A.clip_grad_norm(params, max_norm)
+    L.clip_grad_norm(params, max_norm)
     return torch.stack([p.grad.norm() for p in params if p.grad is not None]).norm()
 
 
@@ -362,7 +363,7 @@ def clip_squared_norm(params, max_norm):  # forgets the square root
 
 # check name -> (check, reference, stub, {mutant name: mutant})
 CHECKS = {
-    "value": (A.check_value, A.Value, StubClass, {
+    "value_class": (A.check_value_class, L.Value, StubClass, {
         "assigns gradients instead of accumulating": AssignGrad,
         "no topological order": NoTopologicalOrder,
         "tanh derivative 1 - t": TanhDerivative,
@@ -371,40 +372,40 @@ CHECKS = {
         "backward does not seed grad = 1": NoSeed,
         "2 - a computed as a - 2": RsubWrongSign,
     }),
-    "numerical_grad": (A.check_numerical_grad, A.numerical_grad, stub, {
+    "numerical_grad": (A.check_numerical_grad, L.numerical_grad, stub, {
         "forward difference": forward_difference,
         "divides by eps, not 2 eps": no_factor_two,
         "perturbation not restored": no_restore,
         "all inputs perturbed at once": all_at_once,
     }),
-    "softmax": (A.check_softmax, A.softmax, stub, {
+    "softmax": (A.check_softmax, L.softmax, stub, {
         "no max subtraction": softmax_naive,
         "ignores dim": softmax_last_dim,
         "subtracts the global max": softmax_global_max,
         "normalises over dim 0": softmax_dim0,
         "detached from the graph": softmax_detached,
     }),
-    "log_softmax": (A.check_log_softmax, A.log_softmax, stub, {
+    "log_softmax": (A.check_log_softmax, L.log_softmax, stub, {
         "log of softmax": log_softmax_of_softmax,
         "no max subtraction": log_softmax_naive,
         "forgets to subtract the max": log_softmax_forgets_max,
         "ignores dim": log_softmax_last_dim,
     }),
-    "cross_entropy": (A.check_cross_entropy, A.cross_entropy, stub, {
+    "cross_entropy": (A.check_cross_entropy, L.cross_entropy, stub, {
         "does not ignore ignore_index": ce_no_ignore,
         "averages over all tokens": ce_mean_over_all,
         "ignore_index hard-coded to -100": ce_hardcoded_ignore,
         "sum instead of mean": ce_sum,
         "log of softmax (unstable)": ce_unstable,
     }),
-    "sgd": (A.check_sgd, A.SGD, StubClass, {
+    "sgd": (A.check_sgd, L.SGD, StubClass, {
         "momentum ignored": SGDNoMomentum,
         "dampened momentum (EMA)": SGDDampened,
         "weight decay outside momentum": SGDDecoupledDecay,
         "nesterov": SGDNesterov,
         "zero_grad does nothing": SGDZeroGradNoop,
     }),
-    "adamw": (A.check_adamw, A.AdamW, StubClass, {
+    "adamw": (A.check_adamw, L.AdamW, StubClass, {
         "L2 in the gradient instead of decoupled decay": AdamWithL2,
         "no bias correction": AdamWNoBiasCorrection,
         "eps inside the square root": AdamWEpsInsideSqrt,
@@ -419,7 +420,7 @@ CHECKS = {
         "cosine continues after total_steps": lr_periodic,
         "linear decay": lr_linear_decay,
     }),
-    "clip_grad_norm": (A.check_clip_grad_norm, A.clip_grad_norm, stub, {
+    "clip_grad_norm": (A.check_clip_grad_norm, L.clip_grad_norm, stub, {
         "clips each parameter on its own": clip_per_parameter,
         "returns the norm after clipping": clip_returns_norm_after,
         "rescales even below max_norm": clip_always_rescales,
@@ -438,7 +439,7 @@ def test_failure_names_case():
         A.check_adamw(AdamWEpsInsideSqrt)
     assert "case 'betas=(0.8, 0.9), eps=1e-3, 6 steps" in str(info.value) and "after step 1" in str(info.value)
     with pytest.raises(CheckFailed) as info:
-        A.check_value(AssignGrad)
+        A.check_value_class(AssignGrad)
     assert "case 'diamond: d = a * b; (d + a) * d'" in str(info.value)
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlre_lab import train as T
+from mlre_lab.checks import experiments as T
 from mlre_lab.checks.harness import CheckFailed
+from mlre_lab.train import loop as L
 
 from .mutation import mutation_tests
 
@@ -21,7 +22,7 @@ def _cosine(step, lr, min_lr, warmup, max_steps, progress):
 
 
 def _warmup_from_zero(step, lr, min_lr, warmup, max_steps):
-    return lr * step / warmup if step < warmup else T.lr_at(step, lr, min_lr, warmup, max_steps)
+    return lr * step / warmup if step < warmup else L.lr_at(step, lr, min_lr, warmup, max_steps)
 
 
 def _cosine_from_step_zero(step, lr, min_lr, warmup, max_steps):
@@ -37,19 +38,19 @@ def _no_clamp(step, lr, min_lr, warmup, max_steps):
 
 
 def _decay_to_zero(step, lr, min_lr, warmup, max_steps):
-    return T.lr_at(step, lr, 0.0, warmup, max_steps)
+    return L.lr_at(step, lr, 0.0, warmup, max_steps)
 
 
 def _warmup_inclusive(step, lr, min_lr, warmup, max_steps):
     if warmup and step <= warmup:
         return lr * (step + 1) / warmup
-    return T.lr_at(step, lr, min_lr, warmup, max_steps)
+    return L.lr_at(step, lr, min_lr, warmup, max_steps)
 
 
 # --- accumulation ------------------------------------------------------------------------------------------------
 
 def _no_division(model, x, y, k):
-    losses = [T.lm_loss(model(xb), yb) for xb, yb in zip(x.chunk(k), y.chunk(k))]
+    losses = [L.lm_loss(model(xb), yb) for xb, yb in zip(x.chunk(k), y.chunk(k))]
     for loss in losses:
         loss.backward()
     return sum(loss.item() for loss in losses) / k
@@ -59,7 +60,7 @@ def _zero_each_time(model, x, y, k):
     total = 0.0
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
         model.zero_grad()
-        loss = T.lm_loss(model(xb), yb) / k
+        loss = L.lm_loss(model(xb), yb) / k
         loss.backward()
         total += loss.item()
     return total
@@ -68,7 +69,7 @@ def _zero_each_time(model, x, y, k):
 def _divide_by_batch(model, x, y, k):
     total = 0.0
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
-        loss = T.lm_loss(model(xb), yb) / x.shape[0]
+        loss = L.lm_loss(model(xb), yb) / x.shape[0]
         loss.backward()
         total += loss.item()
     return total
@@ -76,7 +77,7 @@ def _divide_by_batch(model, x, y, k):
 
 def _last_loss(model, x, y, k):
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
-        loss = T.lm_loss(model(xb), yb)
+        loss = L.lm_loss(model(xb), yb)
         (loss / k).backward()
     return loss.item()
 
@@ -84,7 +85,7 @@ def _last_loss(model, x, y, k):
 def _accumulate_reference(model, x, y, k):
     total = 0.0
     for xb, yb in zip(x.chunk(k), y.chunk(k)):
-        loss = T.lm_loss(model(xb), yb) / k
+        loss = L.lm_loss(model(xb), yb) / k
         loss.backward()
         total += loss.item()
     return total
@@ -151,7 +152,7 @@ def _problems(values, cls, bool_is_int=False, suggest=True, first_only=False, al
 
 
 CHECKS = {
-    "lr_schedule": (T.check_lr_schedule, T.lr_at, {
+    "lr_schedule": (T.check_lr_schedule, L.lr_at, {
         "warmup starts at zero (step / warmup)": _warmup_from_zero,
         "cosine measured from step 0, not from the end of warmup": _cosine_from_step_zero,
         "no clamp after max_steps (the cosine rises again)": _no_clamp,
@@ -164,7 +165,7 @@ CHECKS = {
         "divided by the batch size instead of k": _divide_by_batch,
         "returns the last micro-batch's loss": _last_loss,
     }),
-    "atomic_write": (T.check_atomic_write, T.atomic_write_bytes, {
+    "atomic_write": (T.check_atomic_write, L.atomic_write_bytes, {
         "writes the target in place": _in_place,
         "temporary file in another directory": _tmp_elsewhere,
         "no fsync before the rename": _no_fsync,

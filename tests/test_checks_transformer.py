@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlre_lab import transformer as T
+from mlre_lab.checks import transformer as T
 from mlre_lab.checks.harness import CheckFailed
+from mlre_lab.nn import transformer as L
 
 from .mutation import mutation_tests
 
@@ -54,8 +55,8 @@ CHECKS = {
         "mean over the sequence, not the features":
             lambda x, w, eps=1e-5: x * torch.rsqrt(x.pow(2).mean(-2, keepdim=True) + eps) * w,
     }),
-    "gelu_tanh": (T.check_gelu_tanh, T.gelu_tanh, {
-        "exact (erf) GELU": T.gelu,
+    "gelu_tanh": (T.check_gelu_tanh, L.gelu_tanh, {
+        "exact (erf) GELU": L.gelu,
         "no cubic term": lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)),
         "sqrt(2 pi) instead of sqrt(2 / pi)":
             lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 * math.pi) * (x + 0.044715 * x**3))),
@@ -73,11 +74,11 @@ CHECKS = {
         "cos and sin swapped": rope(swap=True),
         "halves concatenated instead of re-interleaved": rope(interleave_back=False),
     }),
-    "top_p_filter": (T.check_top_p_filter, T.top_p_filter, {
+    "top_p_filter": (T.check_top_p_filter, L.top_p_filter, {
         "drops the token that crosses p": top_p(drop_rule="inclusive"),
         "cumulative mass in vocabulary order (no sort)": top_p(sort=False),
         "cumulative sum of logits, not probabilities": top_p(on_logits=True),
-        "returns probabilities": lambda logits, p: T.top_p_filter(logits, p).softmax(-1),
+        "returns probabilities": lambda logits, p: L.top_p_filter(logits, p).softmax(-1),
     }),
 }
 (test_every_check_is_mutation_tested, test_reference_passes, test_stub_rejected,
