@@ -182,14 +182,57 @@ def ce_unstable(logits, targets, ignore_index=-100):
 
 
 # --- optimizer mutants --------------------------------------------------------------------------------------------
-class SGDNoMomentum(L.SGD):
+class ListSGD:
+    "SGD keeping its momentum buffers in a list: the shape the mutants below are written in."
+
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
+        self.params = list(params)
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.buffers = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self):
+        for p, buf in zip(self.params, self.buffers, strict=True):
+            buf.mul_(self.momentum).add_(p.grad + self.weight_decay * p)
+            p.sub_(self.lr * buf)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+
+class ListAdamW:
+    "AdamW keeping its moments in lists and one step count: not a torch.optim.Optimizer, nothing to save."
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        self.params = list(params)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self):
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            p.mul_(1 - self.lr * self.weight_decay)
+            m.mul_(b1).add_((1 - b1) * p.grad)
+            v.mul_(b2).add_((1 - b2) * p.grad**2)
+            p.sub_(self.lr * (m / (1 - b1**self.t)) / ((v / (1 - b2**self.t)).sqrt() + self.eps))
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+class SGDNoMomentum(ListSGD):
     @torch.no_grad()
     def step(self):
         for p in self.params:
             p.sub_(self.lr * (p.grad + self.weight_decay * p))
 
 
-class SGDDampened(L.SGD):  # buf = mu * buf + (1 - mu) * g, an exponential average
+class SGDDampened(ListSGD):  # buf = mu * buf + (1 - mu) * g, an exponential average
     @torch.no_grad()
     def step(self):
         for p, buf in zip(self.params, self.buffers, strict=True):
@@ -197,7 +240,7 @@ class SGDDampened(L.SGD):  # buf = mu * buf + (1 - mu) * g, an exponential avera
             p.sub_(self.lr * buf)
 
 
-class SGDDecoupledDecay(L.SGD):  # weight decay outside the momentum buffer
+class SGDDecoupledDecay(ListSGD):  # weight decay outside the momentum buffer
     @torch.no_grad()
     def step(self):
         for p, buf in zip(self.params, self.buffers, strict=True):
@@ -205,7 +248,7 @@ class SGDDecoupledDecay(L.SGD):  # weight decay outside the momentum buffer
             p.sub_(self.lr * (buf + self.weight_decay * p))
 
 
-class SGDNesterov(L.SGD):
+class SGDNesterov(ListSGD):
     @torch.no_grad()
     def step(self):
         for p, buf in zip(self.params, self.buffers, strict=True):
@@ -214,12 +257,12 @@ class SGDNesterov(L.SGD):
             p.sub_(self.lr * (g + self.momentum * buf))
 
 
-class SGDZeroGradNoop(L.SGD):
+class SGDZeroGradNoop(ListSGD):
     def zero_grad(self):
         pass
 
 
-class AdamWithL2(L.AdamW):  # L2 in the gradient instead of decoupled decay
+class AdamWithL2(ListAdamW):  # L2 in the gradient instead of decoupled decay
     @torch.no_grad()
     def step(self):
         for p in self.params:
@@ -229,7 +272,7 @@ class AdamWithL2(L.AdamW):  # L2 in the gradient instead of decoupled decay
         self.weight_decay = decay
 
 
-class AdamWNoBiasCorrection(L.AdamW):
+class AdamWNoBiasCorrection(ListAdamW):
     @torch.no_grad()
     def step(self):
         b1, b2 = self.betas
@@ -240,7 +283,7 @@ class AdamWNoBiasCorrection(L.AdamW):
             p.sub_(self.lr * m / (v.sqrt() + self.eps))
 
 
-class AdamWEpsInsideSqrt(L.AdamW):
+class AdamWEpsInsideSqrt(ListAdamW):
     @torch.no_grad()
     def step(self):
         self.t += 1
@@ -252,7 +295,7 @@ class AdamWEpsInsideSqrt(L.AdamW):
             p.sub_(self.lr * (m / (1 - b1**self.t)) / (v / (1 - b2**self.t) + self.eps).sqrt())
 
 
-class AdamWDecayAfterUpdate(L.AdamW):
+class AdamWDecayAfterUpdate(ListAdamW):
     @torch.no_grad()
     def step(self):
         decay, self.weight_decay = self.weight_decay, 0.0
@@ -262,7 +305,7 @@ class AdamWDecayAfterUpdate(L.AdamW):
             p.mul_(1 - self.lr * decay)
 
 
-class AdamWDecayWithoutLr(L.AdamW):  # p *= 1 - wd
+class AdamWDecayWithoutLr(ListAdamW):  # p *= 1 - wd
     @torch.no_grad()
     def step(self):
         decay, self.weight_decay = self.weight_decay, 0.0
@@ -272,7 +315,7 @@ class AdamWDecayWithoutLr(L.AdamW):  # p *= 1 - wd
         self.weight_decay = decay
 
 
-class AdamWStepCountFromZero(L.AdamW):  # bias correction with t = 0 at the first step
+class AdamWStepCountFromZero(ListAdamW):  # bias correction with t = 0 at the first step
     @torch.no_grad()
     def step(self):
         super().step()
@@ -280,6 +323,79 @@ class AdamWStepCountFromZero(L.AdamW):  # bias correction with t = 0 at the firs
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.t = -1
+
+
+# --- checkpointable AdamW and hand-written backward mutants ---------------------------------------------------------
+class OptimizerWithListState(torch.optim.Optimizer):
+    "Subclasses Optimizer but keeps the moments and the step count in attributes: state_dict() saves none of them."
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        self.moments, self.t = {}, 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.t += 1
+        for group in self.param_groups:
+            (b1, b2), lr = group["betas"], group["lr"]
+            for p in group["params"]:
+                m, v = self.moments.setdefault(p, (torch.zeros_like(p), torch.zeros_like(p)))
+                p.mul_(1 - lr * group["weight_decay"])
+                m.mul_(b1).add_((1 - b1) * p.grad)
+                v.mul_(b2).add_((1 - b2) * p.grad**2)
+                p.sub_(lr * (m / (1 - b1**self.t)) / ((v / (1 - b2**self.t)).sqrt() + group["eps"]))
+
+
+class AdamWLrFromDefaults(L.AdamW):
+    "Reads the learning rate once, from the defaults: param groups' own rates and schedulers are ignored."
+
+    def __init__(self, params, lr=1e-3, **kwargs):
+        super().__init__(params, lr=lr, **kwargs)
+        self.fixed_lr = lr
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group["lr"] = self.fixed_lr
+        return super().step()
+
+
+class AdamWDefaultDecayOnly(L.AdamW):
+    "Applies the default weight decay to every group, ignoring a group's own."
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group["weight_decay"] = self.defaults["weight_decay"]
+        return super().step()
+
+
+def _forward(x, y, w1, b1, w2, b2):
+    h = torch.tanh(x @ w1 + b1)
+    logits = h @ w2 + b2
+    log_probs = logits.log_softmax(-1)
+    rows = torch.arange(len(y))
+    return h, log_probs, rows, -log_probs[rows, y].mean()
+
+
+def backward_mutant(mistake):
+    def fn(x, y, w1, b1, w2, b2):
+        h, log_probs, rows, loss = _forward(x, y, w1, b1, w2, b2)
+        d = log_probs.exp()
+        if mistake != "softmax without the one-hot":
+            d[rows, y] -= 1
+        if mistake != "not divided by the batch":
+            d = d / len(y)
+        pre = x @ w1 + b1
+        d_pre = (d @ w2.T) * (1 - (pre if mistake == "tanh derivative at the pre-activation" else h) ** 2)
+        reduce = (lambda t: t.mean(0)) if mistake == "bias gradients averaged" else (lambda t: t.sum(0))
+        return loss, {"w1": x.T @ d_pre, "b1": reduce(d_pre), "w2": h.T @ d, "b2": reduce(d)}
+    return fn
+
+
+def lr_reference(step, max_lr, min_lr, warmup_steps, total_steps):
+    "The library's schedule, under the exercise's argument names."
+    return A.lr_at(step, max_lr, min_lr, warmup_steps, total_steps)
 
 
 # --- schedule mutants ---------------------------------------------------------------------------------------------
@@ -413,7 +529,20 @@ CHECKS = {
         "decay not multiplied by lr": AdamWDecayWithoutLr,
         "step count starts at 0": AdamWStepCountFromZero,
     }),
-    "lr_at": (A.check_lr_at, A.lr_at, stub, {
+    "adamw_optimizer": (A.check_adamw_optimizer, L.AdamW, StubClass, {
+        "not a torch.optim.Optimizer (moments in lists)": ListAdamW,
+        "moments outside self.state (lost by state_dict)": OptimizerWithListState,
+        "learning rate read once, from the defaults": AdamWLrFromDefaults,
+        "every group gets the default weight decay": AdamWDefaultDecayOnly,
+        "L2 in the gradient": AdamWithL2,
+    }),
+    "mlp_backward": (A.check_mlp_backward, A._mlp_forward_backward, stub, {
+        "softmax without the one-hot": backward_mutant("softmax without the one-hot"),
+        "not divided by the batch": backward_mutant("not divided by the batch"),
+        "tanh derivative at the pre-activation": backward_mutant("tanh derivative at the pre-activation"),
+        "bias gradients averaged": backward_mutant("bias gradients averaged"),
+    }),
+    "lr_at": (A.check_lr_at, lr_reference, stub, {
         "warmup off by one (starts at 0)": lr_warmup_from_zero,
         "cosine decays to 0, not min_lr": lr_cosine_to_zero,
         "cosine measured from step 0": lr_cosine_over_total,
