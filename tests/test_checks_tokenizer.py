@@ -303,7 +303,7 @@ def test_property_test_reference_passes_and_stub_is_not_done(capsys):
 
 
 @pytest.mark.parametrize("mutant, reason", [(property_ascii_only, "passed a tokenizer that decodes each token"),
-                                            (property_round_trip_only, "passed a tokenizer that gives the newline"),
+                                            (property_round_trip_only, "passed a tokenizer whose ids"),
                                             (property_fixed_examples, "passed"),
                                             (property_too_strict, "no bug")])
 def test_property_test_rejects(mutant, reason):
