@@ -291,7 +291,7 @@ def _train_reference(data, cpu_seconds):
 
 
 def _ignores_the_budget(data, cpu_seconds):
-    return _train(data, cpu_seconds, steps_budget=1.5)
+    return _train(data, cpu_seconds, steps_budget=2.0)
 
 
 def _learning_rate_too_small(data, cpu_seconds):

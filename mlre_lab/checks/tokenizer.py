@@ -184,7 +184,8 @@ def _compare_merges(check: Check, got, expected: list[tuple[bytes, bytes]], call
         check.fail(f"{call} returned {len(got)} merges, expected {len(expected)}")
 
 
-def check_fast_bpe(fn: Callable, corpus_chars: int = BPE_SPEED_CORPUS_CHARS, speed_vocab: int = BPE_SPEED_VOCAB) -> None:
+def check_fast_bpe(fn: Callable, corpus_chars: int = BPE_SPEED_CORPUS_CHARS,
+                   speed_vocab: int = BPE_SPEED_VOCAB) -> None:
     """`fn(text, vocab_size)` must return the merges `train_bpe` learns (byte-level, GPT-2 pre-tokens, ties to the
     greatest pair), and learn the merges of the first `corpus_chars` characters of the documentation, `speed_vocab`
     tokens, within `BPE_SPEED_FACTOR` times the library's time."""
