@@ -418,7 +418,7 @@ def check_gpt_training(fn: Callable, target_val_loss: float = TRAINING_TARGET_VA
         if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], nn.Module)):
             check.fail(f"returned {type(out).__name__}, expected a tuple (model, curve)")
         model, curve = out
-        if used > 1.1 * cpu_seconds + 1:
+        if used > 1.25 * cpu_seconds + 2:  # slack for a last step and for start-up costs
             check.fail(f"training took {used:.0f} CPU seconds; the budget is {cpu_seconds:g}",
                        hint="check time.process_time() inside your loop and stop when the budget is spent; fewer "
                             "threads (torch.set_num_threads) often do more steps per CPU second on a model this small.")
