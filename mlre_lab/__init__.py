@@ -27,6 +27,7 @@ Modules:
 - `mlre_lab.nn.options`: The names a model configuration may choose from, in a module of their own so that configs can validate a choice without loading the model.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
 - `mlre_lab.perf`: Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its trace, and what attention's seq² costs in time and in memory.
+- `mlre_lab.plot`: The few figures every lesson draws — curves, heatmaps, functions — drawn one way, so lessons and your own experiments share them.
 - `mlre_lab.repro`: A paper's claim, rebuilt small enough to run on a laptop, with a baseline, ablations over seeds, confidence intervals, a leakage audit of the split, and an honest account of what did and did not reproduce.
 - `mlre_lab.scratch.autograd`: A scalar autograd engine, stable softmax and cross-entropy, SGD and AdamW, a learning-rate schedule and gradient clipping — each matched against torch.
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.

@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from mlre_lab.checks.harness import CheckFailed, TaskNotImplemented
-from mlre_lab.checks.small_model import check_loss_at_init_test, check_overfit_test, check_train_step
+from mlre_lab.checks.small_model import (
+    _assert_batch_independent,
+    check_batch_independence_test,
+    check_loss_at_init_test,
+    check_overfit_test,
+    check_train_step,
+)
 from mlre_lab.scratch.small_model import (
     assert_loss_at_init,
     assert_overfits_one_batch,
@@ -187,3 +193,39 @@ def test_overfit_check_rejects_mutants(mutant, reason):
 def test_overfit_check_rejects_stub():
     with pytest.raises(TaskNotImplemented):
         check_overfit_test(stub)
+
+
+# ---- the batch-independence test ---------------------------------------------------------------------------------
+
+def _independence_test(threshold=0.0, eval_mode=True, whole_batch=False):
+    def test(model, x):
+        was_training = model.training
+        model.train(not eval_mode)
+        x = x.detach().clone().requires_grad_()
+        out = model(x)
+        (grad,) = torch.autograd.grad(out.sum() if whole_batch else out[0].sum(), x)
+        model.train(was_training)
+        rows = grad if whole_batch else grad[1:]
+        if whole_batch:
+            assert (rows != 0).flatten(1).any(1).all(), "some example has no gradient"
+        else:
+            assert rows.abs().max() <= threshold, "the batch is mixed"
+    return test
+
+
+def test_batch_independence_reference_passes_and_stub_is_not_done(capsys):
+    check_batch_independence_test(_assert_batch_independent)
+    assert capsys.readouterr().out.startswith("PASS check_batch_independence_test:")
+    with pytest.raises(TaskNotImplemented):
+        check_batch_independence_test(stub)
+
+
+@pytest.mark.parametrize("mutant, reason", [
+    (_independence_test(eval_mode=False), "no bug"),  # BatchNorm in train mode mixes the batch by design
+    (_independence_test(threshold=1e-3), "leaks 0.001"),  # a tolerance hides a small leak
+    (_independence_test(whole_batch=True), "passed"),  # the whole batch's sum says nothing about mixing
+])
+def test_batch_independence_rejects(mutant, reason):
+    with pytest.raises(CheckFailed, match=reason) as info:
+        check_batch_independence_test(mutant)
+    assert not isinstance(info.value, TaskNotImplemented)

@@ -2,6 +2,8 @@
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlre_lab.checks.harness import CheckFailed, TaskNotImplemented
 from mlre_lab.checks.tokenizer import (
@@ -9,9 +11,11 @@ from mlre_lab.checks.tokenizer import (
     check_bpe_step,
     check_count_pairs,
     check_encode_word,
+    check_fast_bpe,
     check_merge,
+    check_tokenizer_property_test,
 )
-from mlre_lab.text.tokenizer import apply_merges, count_pairs, merge_pair
+from mlre_lab.text.tokenizer import apply_merges, count_pairs, merge_pair, pretokenize, train_bpe
 
 
 def stub(*args):
@@ -192,3 +196,115 @@ def skips_first_byte(word, ranks):  # off by one on byte offsets
 ])
 def test_encode_word_mutants(mutant, reason):
     assert_rejects(check_encode_word, mutant, reason)
+
+
+# ---- a fast trainer --------------------------------------------------------------------------------------------------
+def fast_check(fn):
+    "check_fast_bpe with a smaller speed corpus: the suite times 30,000 characters, learners 130,000."
+    return check_fast_bpe(fn, corpus_chars=30_000, speed_vocab=500)
+
+
+def merges_reference(text, vocab_size):
+    return train_bpe(text, vocab_size)[1]
+
+
+def merges_tie_to_smallest(text, vocab_size):  # ties to the smallest pair
+    words = Counter(tuple(bytes([b]) for b in w.encode()) for w in pretokenize(text))
+    merges = []
+    for _ in range(vocab_size - 256):
+        counts = Counter()
+        for word, n in words.items():
+            for pair in zip(word, word[1:]):
+                counts[pair] += n
+        if not counts:
+            break
+        best = max(counts, key=lambda p: (counts[p], tuple(-b for b in p[0] + p[1])))
+        merges.append(best)
+        words = Counter({tuple(merge_pair(list(w), best, best[0] + best[1])): n for w, n in words.items()})
+    return merges
+
+
+def merges_across_pretokens(text, vocab_size):  # no pre-tokenization: merges cross word boundaries
+    return train_bpe(text.replace(" ", "\u2581"), vocab_size)[1] if " " in text else train_bpe(text, vocab_size)[1]
+
+
+def merges_ignoring_counts(text, vocab_size):  # each distinct pre-token counted once
+    return train_bpe(" ".join(dict.fromkeys(pretokenize(text))), vocab_size)[1]
+
+
+def merges_slowly(text, vocab_size):  # right, but five times the library's work
+    for _ in range(5):
+        merges = train_bpe(text, vocab_size)[1]
+    return merges
+
+
+def test_fast_bpe_reference_passes_and_stub_is_not_done(capsys):
+    fast_check(merges_reference)
+    assert capsys.readouterr().out.startswith("PASS check_fast_bpe:")
+    with pytest.raises(TaskNotImplemented):
+        fast_check(stub)
+
+
+@pytest.mark.parametrize("mutant, reason", [(merges_tie_to_smallest, "tie"), (merges_across_pretokens, "merge"),
+                                            (merges_ignoring_counts, "merge"), (merges_slowly, "target is at most")])
+def test_fast_bpe_rejects(mutant, reason):
+    assert_rejects(fast_check, mutant, reason)
+
+
+# ---- a property test -------------------------------------------------------------------------------------------------
+def property_reference(tokenizer):
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(st.text())
+    def promises(text):
+        ids = tokenizer.encode(text)
+        assert all(0 <= i < tokenizer.vocab_size for i in ids)
+        assert tokenizer.decode(ids) == text
+        assert tokenizer.encode(text) == ids
+    promises()
+
+
+def property_ascii_only(tokenizer):  # never tries non-ASCII text: misses the token-by-token decoder
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(st.text(alphabet=st.characters(max_codepoint=127)))
+    def promises(text):
+        ids = tokenizer.encode(text)
+        assert all(0 <= i < tokenizer.vocab_size for i in ids)
+        assert tokenizer.decode(ids) == text
+        assert tokenizer.encode(text) == ids
+    promises()
+
+
+def property_round_trip_only(tokenizer):  # misses ids out of range and unstable encodings
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(st.text())
+    def promises(text):
+        assert tokenizer.decode(tokenizer.encode(text)) == text
+    promises()
+
+
+def property_fixed_examples(tokenizer):  # a unit test: the examples its author thought of
+    for text in ["hello world", "def f(x):\n    return x"]:
+        assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def property_too_strict(tokenizer):  # demands one token per character: fails healthy tokenizers
+    @settings(max_examples=50, deadline=None, database=None)
+    @given(st.text(min_size=1))
+    def promises(text):
+        assert len(tokenizer.encode(text)) == len(text.encode())
+    promises()
+
+
+def test_property_test_reference_passes_and_stub_is_not_done(capsys):
+    check_tokenizer_property_test(property_reference)
+    assert capsys.readouterr().out.startswith("PASS check_tokenizer_property_test:")
+    with pytest.raises(TaskNotImplemented):
+        check_tokenizer_property_test(stub)
+
+
+@pytest.mark.parametrize("mutant, reason", [(property_ascii_only, "passed a tokenizer that decodes each token"),
+                                            (property_round_trip_only, "passed a tokenizer whose ids"),
+                                            (property_fixed_examples, "passed"),
+                                            (property_too_strict, "no bug")])
+def test_property_test_rejects(mutant, reason):
+    assert_rejects(check_tokenizer_property_test, mutant, reason)

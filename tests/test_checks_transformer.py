@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlre_lab.checks import transformer as C
+from mlre_lab.checks import transformer as T
 from mlre_lab.checks.harness import CheckFailed
-from mlre_lab.nn import transformer as R
+from mlre_lab.nn import transformer as L
 
 from .mutation import mutation_tests
 
@@ -46,7 +46,7 @@ def swiglu(act=F.silu, swap=False):
 
 # check name -> (check, reference, {mutant name: mutant})
 CHECKS = {
-    "rms_norm": (C.check_rms_norm, C._rms_norm_reference, {
+    "rms_norm": (T.check_rms_norm, T._rms_norm_reference, {
         "subtracts the mean (LayerNorm without bias)":
             lambda x, w, eps=1e-5: F.layer_norm(x, x.shape[-1:], eps=eps) * w,
         "eps outside the square root": lambda x, w, eps=1e-5: x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * w,
@@ -55,45 +55,45 @@ CHECKS = {
         "mean over the sequence, not the features":
             lambda x, w, eps=1e-5: x * torch.rsqrt(x.pow(2).mean(-2, keepdim=True) + eps) * w,
     }),
-    "gelu_tanh": (C.check_gelu_tanh, R.gelu_tanh, {
-        "exact (erf) GELU": R.gelu,
+    "gelu_tanh": (T.check_gelu_tanh, L.gelu_tanh, {
+        "exact (erf) GELU": L.gelu,
         "no cubic term": lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)),
         "sqrt(2 pi) instead of sqrt(2 / pi)":
             lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 * math.pi) * (x + 0.044715 * x**3))),
         "sigmoid approximation": lambda x: x * torch.sigmoid(1.702 * x),
     }),
-    "swiglu": (C.check_swiglu, C._swiglu_reference, {
+    "swiglu": (T.check_swiglu, T._swiglu_reference, {
         "gate and up swapped": swiglu(swap=True),
         "sigmoid instead of silu": swiglu(act=torch.sigmoid),
         "GELU instead of silu": swiglu(act=F.gelu),
         "weights not transposed": lambda x, w_gate, w_up, w_down: (F.silu(x @ w_gate) * (x @ w_up)) @ w_down,
     }),
-    "apply_rope": (C.check_apply_rope, C._rope_interleaved, {
+    "apply_rope": (T.check_apply_rope, T._rope_interleaved, {
         "RoPE on the wrong pairs (half-split)": rope(pairs="half"),
         "rotation reversed (sin sign)": rope(sign=-1.0),
         "cos and sin swapped": rope(swap=True),
         "halves concatenated instead of re-interleaved": rope(interleave_back=False),
     }),
-    "top_p_filter": (C.check_top_p_filter, R.top_p_filter, {
+    "top_p_filter": (T.check_top_p_filter, L.top_p_filter, {
         "drops the token that crosses p": top_p(drop_rule="inclusive"),
         "cumulative mass in vocabulary order (no sort)": top_p(sort=False),
         "cumulative sum of logits, not probabilities": top_p(on_logits=True),
-        "returns probabilities": lambda logits, p: R.top_p_filter(logits, p).softmax(-1),
+        "returns probabilities": lambda logits, p: L.top_p_filter(logits, p).softmax(-1),
     }),
 }
 (test_every_check_is_mutation_tested, test_reference_passes, test_stub_rejected,
- test_mutant_rejected) = mutation_tests(CHECKS, C)
+ test_mutant_rejected) = mutation_tests(CHECKS, T)
 
 
 
 def test_eps_mistake_is_caught_by_the_tiny_activation_case():
     with pytest.raises(CheckFailed) as info:
-        C.check_rms_norm(CHECKS["rms_norm"][2]["eps outside the square root"])
+        T.check_rms_norm(CHECKS["rms_norm"][2]["eps outside the square root"])
     assert "tiny activations" in str(info.value) and "eps goes inside the square root" in str(info.value)
 
 
 def test_crossing_token_mistake_reports_the_dropped_token():
     with pytest.raises(CheckFailed) as info:
-        C.check_top_p_filter(CHECKS["top_p_filter"][2]["drops the token that crosses p"])
+        T.check_top_p_filter(CHECKS["top_p_filter"][2]["drops the token that crosses p"])
     msg = str(info.value)
     assert "output has infinity at index (batch=" in msg and "mass ranked above it is already >= p" in msg

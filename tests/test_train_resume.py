@@ -86,3 +86,30 @@ def test_sigkill_at_several_points_then_resume_is_bitwise_identical(tmp_path):
     theirs = load_checkpoint(ref_run.checkpoints / f"ckpt_{MAX_STEPS:08d}.pt")
     assert_same_tree(mine, theirs)  # weights, optimizer moments, schedule, data position and RNG states
     assert json.loads((victim.path / "status.json").read_text())["step"] == MAX_STEPS
+
+
+def test_a_run_with_the_scratch_adamw_resumes_bitwise(tmp_path):
+    # optim.impl names lesson 02's AdamW, a torch.optim.Optimizer: its moments live in its state_dict, so a run
+    # killed mid-way and resumed from a checkpoint ends exactly where one that was never interrupted ends.
+    config = tiny_config(tmp_path, max_steps=24, log_interval=1, ckpt_interval=4, eval_interval=8)
+    config.write_text(config.read_text().replace("[optim]\n", '[optim]\nimpl = "mlre_lab.scratch.autograd:AdamW"\n'))
+    runs = tmp_path / "runs"
+    reference = mlre("train", config, "--runs-dir", runs, "--name", "reference")
+    assert reference.returncode == 0, reference.stderr
+    victim = Run(runs / "victim")
+    proc = start(config, "--runs-dir", runs, "--name", "victim")
+    killed = kill_when(proc, lambda: last_step(victim) >= 10)
+    resumed = mlre("train", "--resume", "victim", "--runs-dir", runs)
+    assert resumed.returncode == 0, resumed.stderr
+    mine = load_checkpoint(victim.checkpoints / "ckpt_00000024.pt")
+    theirs = load_checkpoint(Run(runs / "reference").checkpoints / "ckpt_00000024.pt")
+    assert killed or mine["step"] == 24
+    assert set(mine["optimizer"]["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}  # the scratch AdamW's state
+    assert_same_tree(mine, theirs)
+
+
+def test_an_optimizer_path_that_is_not_an_optimizer_is_refused(tmp_path):
+    config = tiny_config(tmp_path)
+    config.write_text(config.read_text().replace("[optim]\n", '[optim]\nimpl = "mlre_lab.train.loop:Run"\n'))
+    out = mlre("train", config, "--runs-dir", tmp_path / "runs")
+    assert out.returncode != 0 and "is not a torch.optim.Optimizer subclass" in out.stdout + out.stderr

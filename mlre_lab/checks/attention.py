@@ -9,13 +9,17 @@ Docs: https://mlre-lab.github.io/mlre-lab/checks_attention.html.md"""
 # %% ../../nbs/80d_checks_attention.ipynb #k002
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
-from .harness import Case, noncontiguous, randn, run_check
+from .harness import Case, Check, format_shape, noncontiguous, randn, run_check
 from ..core import default_device
 from mlre_lab.nn.attention import (
+    KVCache,
     MultiHeadAttention,
     attention_weights,
     causal_mask,
@@ -24,7 +28,8 @@ from mlre_lab.nn.attention import (
 )
 
 # %% auto #0
-__all__ = ['check_masked_attention_weights', 'check_attention', 'check_cached_causal_mask', 'check_multi_head_attention']
+__all__ = ['check_masked_attention_weights', 'check_attention', 'check_cached_causal_mask', 'check_multi_head_attention',
+           'check_grouped_query_attention', 'check_cached_attention']
 
 # %% ../../nbs/80d_checks_attention.ipynb #c038
 def _qkv(batch: int, heads: int, seq_q: int, seq_k: int, d_head: int, seed: int, d_v: int | None = None):
@@ -123,3 +128,148 @@ def check_multi_head_attention(fn) -> None:
               oracles={"nn.MultiheadAttention": _mha_torch}, grad=True,
               hint="q, k, v = (x @ w_qkv.T).chunk(3, -1); split each as 'b s (h d) -> b h s d'; causal attention; "
                    "merge 'b h s d -> b s (h d)'; @ w_o.T.")
+
+# %% ../../nbs/80d_checks_attention.ipynb #p1-80d-b
+def _gqa_reference(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
+                   n_head: int, n_kv_head: int) -> torch.Tensor:
+    "Causal grouped-query attention with the given weights, computed by `MultiHeadAttention` (no biases)."
+    layer = MultiHeadAttention(x.size(-1), n_head, n_kv_head, bias=False, impl="manual").to(x.device, x.dtype)
+    params = {"c_attn.weight": torch.cat([w_q, w_k, w_v]), "c_proj.weight": w_o}
+    return torch.func.functional_call(layer, params, (x,))
+
+
+def _gqa_case(name: str, batch: int, seq: int, d_model: int, n_head: int, n_kv_head: int, seed: int,
+              hint: str | None = None) -> Case:
+    d_kv = n_kv_head * d_model // n_head
+    s = 1 / math.sqrt(d_model)
+    return Case(name, (randn(batch, seq, d_model, seed=seed), randn(d_model, d_model, seed=seed + 1, scale=s),
+                       randn(d_kv, d_model, seed=seed + 2, scale=s), randn(d_kv, d_model, seed=seed + 3, scale=s),
+                       randn(d_model, d_model, seed=seed + 4, scale=s), n_head, n_kv_head),
+                dims=("batch", "seq", "d_model"), hint=hint)
+
+
+def check_grouped_query_attention(fn) -> None:
+    "Check `fn(x, w_q, w_k, w_v, w_o, n_head, n_kv_head)`: causal grouped-query self-attention, no biases."
+    cases = [
+        _gqa_case("n_head=4, n_kv_head=2: two query heads per key/value head", 2, 5, 16, 4, 2, seed=0,
+                  hint="query head h reads key/value head h // (n_head // n_kv_head): consecutive query heads share "
+                       "one, as repeat_interleave (not repeat) arranges them."),
+        _gqa_case("n_kv_head=1 (multi-query attention)", 2, 4, 12, 3, 1, seed=10),
+        _gqa_case("n_kv_head=n_head (ordinary multi-head attention)", 1, 6, 8, 2, 2, seed=20),
+        _gqa_case("n_head=8, n_kv_head=2, d_head=2", 1, 7, 16, 8, 2, seed=30,
+                  hint="query head h reads key/value head h // (n_head // n_kv_head)."),
+        _gqa_case("one token (seq=1)", 3, 1, 8, 4, 2, seed=40),
+    ]
+    run_check("check_grouped_query_attention", fn, _gqa_reference, cases, grad=True,
+              hint="q: 'b s (heads d) -> b heads s d'; k, v the same with n_kv_head heads, each repeated "
+                   "n_head // n_kv_head times along the head dimension (repeat_interleave); causal attention; merge; "
+                   "@ w_o.T.")
+
+# %% ../../nbs/80d_checks_attention.ipynb #p1-80d-c
+class _CachedReference:
+    "The library's grouped-query attention over a `KVCache` of one layer: the reference for `check_cached_attention`."
+
+    def __init__(self, w_q, w_k, w_v, w_o, n_head: int, n_kv_head: int, batch: int, max_seq: int):
+        d_model = w_q.size(1)
+        self.layer = MultiHeadAttention(d_model, n_head, n_kv_head, bias=False, impl="manual").to(w_q.device,
+                                                                                                    w_q.dtype)
+        with torch.no_grad():
+            self.layer.c_attn.weight.copy_(torch.cat([w_q, w_k, w_v]))
+            self.layer.c_proj.weight.copy_(w_o)
+        self.cache = KVCache(1, batch, n_kv_head, max_seq, d_model // n_head, dtype=w_q.dtype, device=w_q.device)
+        self.k_cache, self.v_cache = self.cache.k[0], self.cache.v[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cache.pos + x.size(1) > self.cache.max_seq:
+            raise ValueError(f"the cache holds {self.cache.max_seq} positions; {self.cache.pos} are used and "
+                             f"{x.size(1)} more do not fit")
+        y = self.layer(x, cache=self.cache)
+        self.cache.advance(x.size(1))
+        return y
+
+    def reset(self) -> None:
+        self.cache.reset()
+
+
+def _split_runs(check: Check, attn, x: torch.Tensor, chunks: list[int], name: str) -> torch.Tensor:
+    "Feed `x (batch, seq, d_model)` to `attn` in pieces of the given lengths; return the outputs joined."
+    __tracebackhide__ = True
+    def call(piece: torch.Tensor) -> torch.Tensor:
+        return attn(piece)
+
+    call.__name__ = f"{type(attn).__name__}.__call__"
+    outs, start = [], 0
+    for length in chunks:
+        piece = x[:, start:start + length]
+        out = check.call(call, piece)
+        check.compare(getattr(out, "shape", None), piece.shape, what=f"{name}: the output shape for a piece of "
+                      f"{length} token(s) at position {start}")
+        outs.append(out)
+        start += length
+    return torch.cat(outs, dim=1)
+
+
+def check_cached_attention(cls) -> None:
+    """Check `cls(w_q, w_k, w_v, w_o, n_head, n_kv_head, batch, max_seq)`: called on the new tokens
+    `(batch, new, d_model)` it returns their outputs; fed a sequence in pieces it must equal attention over the whole
+    sequence. It keeps `k_cache` and `v_cache` of shape `(batch, n_kv_head, max_seq, d_head)`, has `reset()`, and
+    raises ValueError when a piece would not fit."""
+    check = Check("check_cached_attention", hint="keep preallocated k/v buffers of n_kv_head heads and a position; "
+                  "write the new keys/values at [pos, pos + new), attend the new queries to keys [0, pos + new) with "
+                  "the mask of Task 3 (query i sits at position pos + i), then advance pos.")
+    setups = [("n_head=4, n_kv_head=2", 2, 9, 16, 4, 2, 0), ("multi-query: n_head=4, n_kv_head=1", 1, 8, 16, 4, 1, 10),
+              ("multi-head: n_head=2, n_kv_head=2", 2, 7, 8, 2, 2, 20)]
+    splits = {"prompt of 4, then one token at a time": lambda seq: [4] + [1] * (seq - 4),
+              "pieces of 3 then 2 (the mask must be aligned to the cache's end)": lambda seq: [3, 2] + [1] * (seq - 5),
+              "one token at a time from the start": lambda seq: [1] * seq}
+    for name, batch, seq, d_model, n_head, n_kv_head, seed in setups:
+        case = _gqa_case(name, batch, seq, d_model, n_head, n_kv_head, seed)
+        x, weights = case.args[0].double(), [w.double() for w in case.args[1:5]]
+        expected = _gqa_reference(x, *weights, n_head, n_kv_head)  # (batch, seq, d_model), no cache
+        d_head = d_model // n_head
+        for split_name, split in splits.items():
+            with check.case(f"{name}, {split_name}"):
+                attn = check.call(cls, *weights, n_head, n_kv_head, batch, seq + 2)
+                for buffer in ("k_cache", "v_cache"):
+                    got = getattr(attn, buffer, None)
+                    want = (batch, n_kv_head, seq + 2, d_head)
+                    if not isinstance(got, torch.Tensor) or tuple(got.shape) != want:
+                        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+                        check.fail(f"`{buffer}` is {shape}, expected a tensor of shape "
+                                   f"{format_shape(want, ('batch', 'n_kv_head', 'max_seq', 'd_head'))}",
+                                   hint="allocate the buffers once, in __init__, with n_kv_head heads (not n_head: "
+                                        "storing the repeated heads wastes the memory grouped-query attention saves).")
+                with torch.no_grad():
+                    got = _split_runs(check, attn, x, split(seq), split_name)
+                check.compare(got, expected, what="outputs of all pieces, joined", dims=("batch", "seq", "d_model"))
+                check.compare(attn.k_cache[:, :, :seq], _gqa_keys(x, weights[1], n_head, n_kv_head),
+                              what="k_cache[:, :, :seq] after the whole sequence",
+                              dims=("batch", "n_kv_head", "seq", "d_head"))
+        with check.case(f"{name}: reset() starts a new sequence"):
+            attn = check.call(cls, *weights, n_head, n_kv_head, batch, seq)
+            with torch.no_grad():
+                _split_runs(check, attn, x.flip(1), [seq], "first sequence")
+                check.call(attn.reset)
+                got = _split_runs(check, attn, x, [2] + [1] * (seq - 2), "after reset()")
+            check.compare(got, expected, what="outputs after reset()", dims=("batch", "seq", "d_model"))
+        with check.case(f"{name}: a piece that does not fit"):
+            attn = check.call(cls, *weights, n_head, n_kv_head, batch, seq)
+            with torch.no_grad():
+                _split_runs(check, attn, x[:, :seq - 1], [seq - 1], "the first seq - 1 tokens")
+                try:
+                    attn(x[:, :2])
+                except ValueError:
+                    pass
+                except Exception as e:
+                    check.fail(f"two more tokens with one free position raised {type(e).__name__}: {e}",
+                               hint="check the free space first and raise ValueError saying how many positions are "
+                                    "used, how many came, and the capacity.")
+                else:
+                    check.fail("two more tokens with one free position did not raise",
+                               hint="raise ValueError when pos + new > max_seq, before writing anything.")
+    check.passed()
+
+
+def _gqa_keys(x: torch.Tensor, w_k: torch.Tensor, n_head: int, n_kv_head: int) -> torch.Tensor:
+    "The keys `(batch, n_kv_head, seq, d_head)` of `x`."
+    return rearrange(x @ w_k.T, "batch seq (heads d_head) -> batch heads seq d_head", heads=n_kv_head)

@@ -9,6 +9,7 @@ Docs: https://mlre-lab.github.io/mlre-lab/checks_autograd.html.md"""
 # %% ../../nbs/80b_checks_autograd.ipynb #k002
 from __future__ import annotations
 
+import io
 import math
 
 import torch
@@ -21,7 +22,7 @@ from ..train.loop import lr_at
 
 # %% auto #0
 __all__ = ['check_value_class', 'check_numerical_grad', 'check_softmax', 'check_log_softmax', 'check_cross_entropy', 'check_sgd',
-           'check_adamw', 'check_lr_at', 'check_clip_grad_norm']
+           'check_adamw', 'check_lr_at', 'check_clip_grad_norm', 'check_adamw_optimizer', 'check_mlp_backward']
 
 # %% ../../nbs/80b_checks_autograd.ipynb #c031
 _EXPRESSIONS = {  # name -> (expression, inputs); each expression works on Values and on torch tensors alike
@@ -282,4 +283,119 @@ def check_clip_grad_norm(fn) -> None:
                         check.fail(f"parameter {j} had no gradient, and has one after clipping")
                     continue
                 check.compare(p.grad, q.grad, what=f"gradient of parameter {j} after clipping")
+    check.passed()
+
+# %% ../../nbs/80b_checks_autograd.ipynb #p1-80b-b
+def _two_groups(seed: int) -> tuple[list[dict], list[dict]]:
+    "The same parameters twice, as two param groups each: matrices (with weight decay) and vectors (without)."
+    init = [randn(*s, seed=seed + i, dtype=torch.float64) for i, s in enumerate([(3, 4), (4, 2), (5,), (2,)])]
+    def groups():
+        ps = [p.clone().requires_grad_() for p in init]
+        return [{"params": ps[:2], "weight_decay": 0.1}, {"params": ps[2:], "weight_decay": 0.0, "lr": 0.02}]
+    return groups(), groups()
+
+
+def _set_grads(groups: list[dict], step: int) -> None:
+    for i, p in enumerate(p for g in groups for p in g["params"]):
+        p.grad = torch.sin(p.detach() * (i + 1) + step) + 0.1 * step
+
+
+def _params(groups: list[dict]) -> list[torch.Tensor]:
+    return [p.detach() for g in groups for p in g["params"]]
+
+
+def check_adamw_optimizer(cls) -> None:
+    """Check `cls(params, lr, betas, eps, weight_decay)`, an AdamW that subclasses `torch.optim.Optimizer`: param
+    groups with their own lr and weight decay, the learning rate read at every step, and a `state_dict()` from which
+    a new optimizer resumes exactly."""
+    check = Check("check_adamw_optimizer", hint="call super().__init__(params, defaults) with a dict of the "
+                  "hyper-parameters; in step(), loop over self.param_groups, read lr and weight_decay from the group, "
+                  "and keep step, exp_avg and exp_avg_sq in self.state[p]: that is what state_dict() saves.")
+    kwargs = dict(lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)
+    with check.case("it is a torch.optim.Optimizer"):
+        mine, _ = _two_groups(0)
+        opt = check.call(cls, mine, **kwargs)
+        if not isinstance(opt, torch.optim.Optimizer):
+            check.fail(f"{type(opt).__name__} is not a torch.optim.Optimizer subclass",
+                       hint="class AdamW(torch.optim.Optimizer): ... with super().__init__(params, defaults).")
+    with check.case("two param groups (their own lr and weight_decay), 5 steps, against torch.optim.AdamW"):
+        mine, theirs = _two_groups(1)
+        opt, ref = check.call(cls, mine, **kwargs), torch.optim.AdamW(theirs, **kwargs)
+        for step in range(5):
+            _set_grads(mine, step), _set_grads(theirs, step)
+            check.call(opt.step)
+            ref.step()
+            check.compare(_params(mine), _params(theirs), what=f"the parameters after step {step + 1}")
+    with check.case("the learning rate changed between steps (as a scheduler does)"):
+        mine, theirs = _two_groups(2)
+        opt, ref = check.call(cls, mine, **kwargs), torch.optim.AdamW(theirs, **kwargs)
+        for step in range(4):
+            for o in (opt, ref):
+                for g in o.param_groups:
+                    g["lr"] = 0.1 / (step + 1)
+            _set_grads(mine, step), _set_grads(theirs, step)
+            check.call(opt.step)
+            ref.step()
+            check.compare(_params(mine), _params(theirs), what=f"the parameters after step {step + 1}",
+                          tol=(1e-12, 1e-12))
+    with check.case("resume: 3 steps, save state_dict(), a new optimizer loads it, 3 more steps"):
+        straight, resumed = _two_groups(3)
+        opt = check.call(cls, straight, **kwargs)
+        for step in range(6):
+            _set_grads(straight, step)
+            check.call(opt.step)
+        first = check.call(cls, resumed, **kwargs)
+        for step in range(3):
+            _set_grads(resumed, step)
+            check.call(first.step)
+        buffer = io.BytesIO()
+        torch.save(check.call(first.state_dict), buffer)
+        buffer.seek(0)
+        second = check.call(cls, resumed, **{**kwargs, "lr": 1.0})  # the saved lr must win
+        check.call(second.load_state_dict, torch.load(buffer, weights_only=True))
+        for step in range(3, 6):
+            _set_grads(resumed, step)
+            check.call(second.step)
+        check.compare(_params(resumed), _params(straight), what="the parameters after resuming", tol=(0.0, 0.0))
+    check.passed()
+
+# %% ../../nbs/80b_checks_autograd.ipynb #p1-80b-c
+def _mlp_forward_backward(x: torch.Tensor, y: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
+                         b2: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    "Reference: the loss of `tanh(x @ w1 + b1) @ w2 + b2` against `y` and its gradients, by autograd."
+    params = {"w1": w1, "b1": b1, "w2": w2, "b2": b2}
+    with torch.enable_grad():  # the check calls learners' functions under no_grad
+        leaves = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+        logits = torch.tanh(x @ leaves["w1"] + leaves["b1"]) @ leaves["w2"] + leaves["b2"]
+        loss = F.cross_entropy(logits, y)
+        grads = torch.autograd.grad(loss, list(leaves.values()))
+    return loss.detach(), dict(zip(leaves, grads, strict=True))
+
+
+def check_mlp_backward(fn) -> None:
+    """Check `fn(x, y, w1, b1, w2, b2) -> (loss, grads)`: a two-layer tanh MLP's mean cross-entropy and the gradients
+    {'w1', 'b1', 'w2', 'b2'} written out by hand, against autograd (and without using it)."""
+    check = Check("check_mlp_backward", hint="go backwards one node at a time: dlogits = (softmax - onehot) / batch; "
+                  "dw2 = hᵀ dlogits, db2 = column sums; dh = dlogits w2ᵀ; dpre = dh (1 - h²); dw1 = xᵀ dpre, "
+                  "db1 = column sums.")
+    def case(name, batch, d_in, d_hidden, classes, seed):
+        return (name, randn(batch, d_in, seed=seed, dtype=torch.float64),
+                randint(0, classes, batch, seed=seed + 1),
+                randn(d_in, d_hidden, seed=seed + 2, dtype=torch.float64, scale=0.5),
+                randn(d_hidden, seed=seed + 3, dtype=torch.float64, scale=0.1),
+                randn(d_hidden, classes, seed=seed + 4, dtype=torch.float64, scale=0.5),
+                randn(classes, seed=seed + 5, dtype=torch.float64, scale=0.1))
+    cases = [case("batch=4, 3 -> 5 -> 2", 4, 3, 5, 2, seed=0), case("batch=1", 1, 4, 3, 3, seed=10),
+             case("batch=16, 8 -> 6 -> 10", 16, 8, 6, 10, seed=20), case("large weights (saturated tanh)", 5, 3, 4, 3,
+                                                                         seed=30)]
+    cases[-1] = (*cases[-1][:3], cases[-1][3] * 20, *cases[-1][4:])
+    for name, *args in cases:
+        with check.case(name):
+            with torch.no_grad():  # a hand-written backward pass needs no graph
+                out = check.call(fn, *args)
+            if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+                check.fail(f"returned {type(out).__name__}, expected a tuple (loss, grads dict)")
+            loss, grads = _mlp_forward_backward(*args)
+            check.compare(out[0], loss, what="the loss")
+            check.compare(out[1], grads, what="grads")
     check.passed()

@@ -9,26 +9,36 @@ Docs: https://mlre-lab.github.io/mlre-lab/checks_experiments.html.md"""
 # %% ../../nbs/80g_checks_experiments.ipynb #k002
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
 import os
+import queue
 import tempfile
+import threading
+import time
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from .harness import Check, randint
+from .harness import Check, learner_traceback, randint, randn
 from ..core import default_device
 from ..nn.transformer import GPT, GPTConfig
-from ..train.config import ConfigError, validate_value
+from ..text.tokenizer import CharTokenizer
+from ..train.config import ConfigError, DataConfig, validate_value
+from ..train.data import TokenData, prepare_data
 from ..train.loop import lm_loss, lr_at
 
 # %% auto #0
-__all__ = ['check_lr_schedule', 'check_accumulate', 'check_atomic_write', 'ExampleSection', 'section_problems',
-           'check_section_problems']
+__all__ = ['TRAINING_TARGET_VAL_LOSS', 'TRAINING_CPU_SECONDS', 'TRAINING_EVAL', 'check_lr_schedule', 'check_accumulate',
+           'check_atomic_write', 'ExampleSection', 'section_problems', 'check_section_problems', 'RingLink',
+           'run_ranks', 'check_ring_all_reduce', 'check_data_parallel_step', 'check_gpt_training']
 
 # %% ../../nbs/80g_checks_experiments.ipynb #c038
 def check_lr_schedule(fn) -> None:
@@ -207,3 +217,226 @@ def check_section_problems(fn) -> None:
                     check.fail(f"{key!r} is close to no field, yet the message suggests one: {about}",
                                hint="get_close_matches with cutoff=0.6 returns [] when nothing is close.")
     check.passed()
+
+# %% ../../nbs/80g_checks_experiments.ipynb #p1-80g-b
+class RingLink:
+    """One rank's end of a simulated ring of `world_size` processes (threads, in fact): `send` goes to rank
+    `(rank + 1) % world_size`, `recv` comes from rank `(rank - 1) % world_size`. It counts the elements each rank
+    sends, and a `recv` that waits longer than `timeout` seconds raises (a deadlock, most likely)."""
+
+    def __init__(self, rank: int, inboxes: list[queue.Queue], sent: list[int], timeout: float = 10.0):
+        self.rank, self.world_size = rank, len(inboxes)
+        self._inboxes, self._sent, self._timeout = inboxes, sent, timeout
+
+    def send(self, tensor: torch.Tensor) -> None:
+        "Send a copy of `tensor` to the next rank (it does not wait for the receiver)."
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"send() takes a tensor, got {type(tensor).__name__}")
+        self._sent[self.rank] += tensor.numel()
+        self._inboxes[(self.rank + 1) % self.world_size].put(tensor.detach().clone())
+
+    def recv(self) -> torch.Tensor:
+        "The next tensor the previous rank sent, in the order it sent them."
+        try:
+            return self._inboxes[self.rank].get(timeout=self._timeout)
+        except queue.Empty:
+            raise TimeoutError(f"rank {self.rank} waited {self._timeout:g} s for a tensor from rank "
+                               f"{(self.rank - 1) % self.world_size} that never came (a deadlock: every rank "
+                               f"receiving before anyone sends, or the ranks disagreeing on how many steps to "
+                               f"take)") from None
+
+
+def run_ranks(fn: Callable, inputs: list[torch.Tensor], timeout: float = 10.0) -> tuple[list, list[int]]:
+    """Run `fn(x, link)` once per rank, each in its own thread with its input and its `RingLink`, as N processes
+    would; return (each rank's result, the elements each rank sent). A rank's exception is raised here."""
+    world_size = len(inputs)
+    inboxes = [queue.Queue() for _ in range(world_size)]
+    sent = [0] * world_size
+    results: list = [None] * world_size
+    errors: list = [None] * world_size
+
+    def work(rank: int) -> None:
+        try:
+            results[rank] = fn(inputs[rank], RingLink(rank, inboxes, sent, timeout))
+        except BaseException as e:  # reported below, in the caller's thread
+            errors[rank] = e
+
+    threads = [threading.Thread(target=work, args=(r,), daemon=True) for r in range(world_size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    failed = [e for e in errors if e is not None]
+    if failed:
+        first = next((e for e in failed if not isinstance(e, TimeoutError)), failed[0])
+        raise first
+    return results, sent
+
+
+def _ring_all_reduce(x: torch.Tensor, link: RingLink) -> torch.Tensor:
+    """The sum of every rank's `x`, on every rank, by the ring algorithm: N - 1 reduce-scatter steps (each rank ends
+    owning the total of one chunk), then N - 1 all-gather steps (the totals go round). Each rank sends
+    2 (N - 1) / N of the tensor, whatever N is."""
+    n, rank = link.world_size, link.rank
+    chunks = [c.clone() for c in x.flatten().tensor_split(n)]  # chunk i is reduced at rank (i - 1) % n
+    for step in range(n - 1):  # reduce-scatter: pass chunk (rank - step) on, add the incoming one
+        link.send(chunks[(rank - step) % n])
+        incoming = (rank - step - 1) % n
+        chunks[incoming] = chunks[incoming] + link.recv()
+    for step in range(n - 1):  # all-gather: pass on the finished chunk, take the next one
+        link.send(chunks[(rank + 1 - step) % n])
+        chunks[(rank - step) % n] = link.recv()
+    return torch.cat(chunks).reshape(x.shape)
+
+
+def check_ring_all_reduce(fn: Callable, timeout: float = 10.0) -> None:
+    """`fn(x, link)`, run on N ranks at once, must return the sum of all ranks' `x` on every rank, bitwise the same
+    on every rank, sending at most 2 ceil(numel / N) (N - 1) elements per rank."""
+    check = Check("check_ring_all_reduce", hint="split x into N chunks; N - 1 steps of 'send one chunk, add the one "
+                  "you receive' leave rank r with the total of one chunk; N - 1 steps of 'send a total, keep the one "
+                  "you receive' spread the totals. Every rank sends on every step before it receives.")
+    cases = [("2 ranks, 6 elements", 2, (6,)), ("3 ranks, a (4, 5) tensor", 3, (4, 5)),
+             ("4 ranks, 10 elements (chunks of unequal size)", 4, (10,)), ("5 ranks, a (3, 7, 2) tensor", 5, (3, 7, 2)),
+             ("4 ranks, 3 elements (fewer elements than ranks)", 4, (3,)), ("1 rank", 1, (5,))]
+    for seed, (name, world_size, shape) in enumerate(cases):
+        with check.case(name):
+            inputs = [randn(*shape, seed=10 * seed + r, dtype=torch.float64, device="cpu") for r in range(world_size)]
+            try:
+                results, sent = run_ranks(fn, [x.clone() for x in inputs], timeout)
+            except NotImplementedError:
+                check.call(fn, inputs[0], None)
+            except Exception as e:
+                check.fail(f"a rank raised {type(e).__name__}: {e}\n{learner_traceback(e)}")
+            expected = torch.stack(inputs).sum(0)
+            for rank, out in enumerate(results):
+                check.compare(out, expected, what=f"rank {rank}'s result", check_dtype=True)
+            for rank, out in enumerate(results[1:], start=1):
+                if not torch.equal(out, results[0]):
+                    gap = (out - results[0]).abs().max().item()
+                    check.fail(f"ranks 0 and {rank} hold different sums (max difference {gap:.3g}): the replicas of "
+                               f"a model would drift apart",
+                               hint="each chunk's total must be computed once, on one rank, and copied to the others, "
+                                    "not summed again in another order on each rank.")
+            numel = math.prod(shape)
+            budget = 2 * -(-numel // world_size) * (world_size - 1)
+            worst = max(range(world_size), key=lambda r: sent[r])
+            if sent[worst] > budget:
+                check.fail(f"rank {worst} sent {sent[worst]} elements; the ring algorithm sends at most "
+                           f"2 x ceil({numel}/{world_size}) x {world_size - 1} = {budget}",
+                           hint="send one chunk (a 1/N slice) per step, never the whole tensor.")
+    check.passed()
+
+# %% ../../nbs/80g_checks_experiments.ipynb #p1-80g-c
+def _replica_model(seed: int) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 4)).double()
+
+
+def _data_parallel_step(replicas: list[nn.Module], optimizers: list[torch.optim.Optimizer],
+                        shards: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    "One data-parallel step: each replica's loss on its shard, gradients averaged over replicas, every replica steps."
+    losses = []
+    for model, (x, y) in zip(replicas, shards, strict=True):
+        model.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        losses.append(loss.item())
+    for params in zip(*(m.parameters() for m in replicas), strict=True):  # the same parameter on every replica
+        mean = torch.stack([p.grad for p in params]).mean(0)  # what all-reduce (sum) / world_size computes
+        for p in params:
+            p.grad.copy_(mean)
+    for opt in optimizers:
+        opt.step()
+    return sum(losses) / len(losses)
+
+
+def check_data_parallel_step(fn: Callable) -> None:
+    """`fn(replicas, optimizers, shards)` on N replicas, each with its shard of the batch, must leave every replica
+    equal to one model trained on the whole batch, and return the mean loss."""
+    check = Check("check_data_parallel_step", hint="backward on each replica's own shard; then, for each parameter, "
+                  "replace every replica's gradient by the mean over replicas (all-reduce, then divide by N); then "
+                  "step every optimizer.")
+    optimizers = {"SGD with momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                  "AdamW": lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)}
+    for seed, (world_size, opt_name) in enumerate([(2, "SGD with momentum"), (4, "AdamW"), (3, "SGD with momentum"),
+                                                   (1, "AdamW")]):
+        with check.case(f"{world_size} replicas with {opt_name}, 3 steps"):
+            single = _replica_model(seed)
+            replicas = [copy.deepcopy(single) for _ in range(world_size)]
+            opt = optimizers[opt_name](single.parameters())
+            opts = [optimizers[opt_name](m.parameters()) for m in replicas]
+            for step in range(3):
+                x = randn(4 * world_size, 6, seed=100 * seed + step, dtype=torch.float64, device="cpu")
+                y = randint(0, 4, 4 * world_size, seed=100 * seed + step, device="cpu")
+                shards = list(zip(x.chunk(world_size), y.chunk(world_size), strict=True))
+                loss = check.call(fn, replicas, opts, shards)
+                opt.zero_grad()
+                expected = F.cross_entropy(single(x), y)
+                expected.backward()
+                opt.step()
+                check.compare(loss, expected.item(), what=f"the returned loss at step {step + 1}", tol=(1e-9, 1e-9))
+                for r, model in enumerate(replicas):
+                    for (name, p), q in zip(model.named_parameters(), single.parameters(), strict=True):
+                        check.compare(p.detach(), q.detach(), what=f"replica {r}'s {name!r} after step {step + 1} "
+                                      f"(against one model on the whole batch)", tol=(1e-9, 1e-9))
+    check.passed()
+
+# %% ../../nbs/80g_checks_experiments.ipynb #p1-80g-e
+TRAINING_TARGET_VAL_LOSS = 2.0  # nats per character on the default corpus's validation documents
+TRAINING_CPU_SECONDS = 300.0  # CPU time as time.process_time() counts it: every thread of the process
+TRAINING_EVAL = dict(batch_size=32, block_size=64, iters=25, seed=2024)  # the fixed batches the check scores
+
+
+def _val_loss(model: nn.Module, data: TokenData, batch_size: int = 32, block_size: int = 64, iters: int = 25,
+             seed: int = 2024) -> float:
+    "Mean next-token cross-entropy of `model` on `iters` fixed batches of the validation split."
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for _ in range(iters):
+            x, y = data.get_batch("val", batch_size, block_size, device, gen)
+            total += F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten()).item()
+    model.train(was_training)
+    return total / iters
+
+
+def check_gpt_training(fn: Callable, target_val_loss: float = TRAINING_TARGET_VAL_LOSS,
+                       cpu_seconds: float = TRAINING_CPU_SECONDS, data: TokenData | None = None) -> None:
+    """`fn(data, cpu_seconds)` must train a model on `data` (the default corpus, character-level) within `cpu_seconds`
+    of CPU time and return `(model, curve)`: the check measures the time and the validation loss itself, and
+    `curve` is the learning curve, a list of `(step, train_loss)` pairs."""
+    check = Check("check_gpt_training", hint="start from the default run's recipe: 4 layers, width 128, context 64, "
+                  "batches of 12, AdamW at 1e-3 with a short warmup and weight decay 0.1 on matrices, gradient "
+                  "clipping at 1; check the loss at initialisation (ln vocab) before you spend the budget.")
+    with check.case(f"the default corpus, {cpu_seconds:g} CPU seconds, target validation loss {target_val_loss:g}"):
+        data = data if data is not None else prepare_data(DataConfig(), CharTokenizer.train)
+        start = time.process_time()
+        out = check.call(fn, data, cpu_seconds)
+        used = time.process_time() - start
+        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], nn.Module)):
+            check.fail(f"returned {type(out).__name__}, expected a tuple (model, curve)")
+        model, curve = out
+        if used > 1.25 * cpu_seconds + 2:  # slack for a last step and for start-up costs
+            check.fail(f"training took {used:.0f} CPU seconds; the budget is {cpu_seconds:g}",
+                       hint="check time.process_time() inside your loop and stop when the budget is spent; fewer "
+                            "threads (torch.set_num_threads) often do more steps per CPU second on a model this small.")
+        try:
+            points = [(int(s), float(v)) for s, v in curve]
+        except (TypeError, ValueError):
+            check.fail(f"the curve should be a list of (step, train_loss) pairs, got {repr(curve)[:120]}")
+        if len(points) < 10 or any(not math.isfinite(v) for _, v in points):
+            check.fail(f"the curve has {len(points)} points (at least 10 finite ones expected)")
+        if [s for s, _ in points] != sorted({s for s, _ in points}):
+            check.fail("the curve's steps should increase")
+        loss = check.call(_val_loss, model, data, **TRAINING_EVAL)
+        if not loss <= target_val_loss:
+            check.fail(f"validation loss {loss:.3f} after {used:.0f} CPU seconds; the target is {target_val_loss:g}",
+                       hint="look at your curve: still falling steeply means too small a learning rate or too few "
+                            "steps per second; flat early means a bug or too high a rate.")
+    check.passed()
+    print(f"validation loss {loss:.3f} (target {target_val_loss:g}), {used:.0f} CPU seconds (budget {cpu_seconds:g}), "
+          f"{points[-1][0]} steps")

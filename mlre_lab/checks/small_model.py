@@ -21,7 +21,7 @@ from ..core import default_device
 from ..scratch.small_model import Digits, DigitsMLP, SmallCNN, load_digits_split, train_step_classifier
 
 # %% auto #0
-__all__ = ['check_loss_at_init_test', 'check_train_step', 'check_overfit_test']
+__all__ = ['check_loss_at_init_test', 'check_train_step', 'check_overfit_test', 'check_batch_independence_test']
 
 # %% ../../nbs/80c_checks_small_model.ipynb #c033
 @functools.lru_cache(maxsize=4)
@@ -154,4 +154,83 @@ def check_overfit_test(fn: Callable) -> None:
     for seed, (what, make, broken) in enumerate(cases):
         with check.case(what):
             _expect(check, fn, _seeded(make, seed, device), x, y, broken, what)
+    check.passed()
+
+# %% ../../nbs/80c_checks_small_model.ipynb #p1-80c-b
+def _assert_batch_independent(model: nn.Module, x: torch.Tensor, example: int = 0) -> None:
+    """The outputs for example `example` must not depend on the other examples of the batch: the gradient of its
+    outputs with respect to every other input is exactly zero (run in eval mode, on a copy of `x`)."""
+    was_training = model.training
+    model.eval()
+    try:
+        x = x.detach().clone().requires_grad_()
+        (grad,) = torch.autograd.grad(model(x)[example].sum(), x)
+    finally:
+        model.train(was_training)
+    others = torch.cat([grad[:example], grad[example + 1:]])
+    leaked = int((others != 0).flatten(1).any(1).sum())
+    assert leaked == 0, (f"the outputs for example {example} depend on {leaked} other example(s) of the batch: "
+                         "something mixes the batch dimension (a reshape or view in the wrong order, a softmax or "
+                         "normalisation over dim 0)")
+
+
+class _BatchCentred(DigitsMLP):
+    "Subtracts a little of the batch mean from the input: every output depends, slightly, on every example."
+
+    def forward(self, x):
+        return super().forward(x - 1e-3 * x.mean(0, keepdim=True))
+
+
+class _SoftmaxOverBatch(DigitsMLP):
+    "log-softmax over the batch instead of the classes."
+
+    def forward(self, x):
+        return super().forward(x).log_softmax(0)
+
+
+class _TransposedFlatten(SmallCNN):
+    "Flattens with a transpose that interleaves examples (a view in the wrong order)."
+
+    def forward(self, x):
+        b = x.size(0)
+        return super().forward(x.reshape(b, -1).t().reshape(b, *x.shape[1:]))
+
+
+class _BatchNormInTrainMode(DigitsMLP):
+    "BatchNorm that uses batch statistics even in eval mode (track_running_stats=False)."
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(64, track_running_stats=False)
+
+    def forward(self, x):
+        return super().forward(self.norm(x.flatten(1)))
+
+
+def _with_batchnorm() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def check_batch_independence_test(fn: Callable) -> None:
+    "`fn(model, x)` must pass models whose examples are independent and raise AssertionError for models that mix them."
+    check = Check("check_batch_independence_test", hint="make x a leaf that requires grad, backpropagate the sum of "
+                  "ONE example's outputs, and require the gradient of every other example's input to be exactly zero "
+                  "(in eval mode, so dropout and BatchNorm's running statistics do not interfere).")
+    device = default_device()
+    data = _check_data(str(device))
+    x = data.x_train[:16]
+    cases = [("a healthy MLP", DigitsMLP, False), ("a healthy SmallCNN", SmallCNN, False),
+             ("an MLP with BatchNorm (independent in eval mode)", _with_batchnorm, False),
+             ("a model that leaks 0.001 x the batch mean into every input", _BatchCentred, True),
+             ("a model whose log-softmax runs over the batch", _SoftmaxOverBatch, True),
+             ("a CNN that flattens with a transpose (examples interleaved)", _TransposedFlatten, True),
+             ("a model that normalises with batch statistics in eval mode", _BatchNormInTrainMode, True)]
+    for seed, (what, make, broken) in enumerate(cases):
+        with check.case(what):
+            model = _seeded(make, seed, device)
+            message = check.call(_assertion_of(fn), model, x.clone())
+            if broken and message is None:
+                check.fail(f"your test passed {what}; it should raise AssertionError")
+            if not broken and message is not None:
+                check.fail(f"your test raised on {what}, which has no bug:\n{message}")
     check.passed()

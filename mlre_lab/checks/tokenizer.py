@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import functools
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 
-from .harness import Check
-from ..text.tokenizer import apply_merges, count_pairs, merge_pair, pretokenize, python_docs_text, train_bpe
+from .harness import Check, learner_traceback
+from mlre_lab.text.tokenizer import (
+    BPETokenizer,
+    apply_merges,
+    count_pairs,
+    merge_pair,
+    pretokenize,
+    python_docs_text,
+    train_bpe,
+)
 
 # %% auto #0
-__all__ = ['check_count_pairs', 'check_merge', 'check_bpe_step', 'check_encode_word']
+__all__ = ['BPE_SPEED_CORPUS_CHARS', 'BPE_SPEED_VOCAB', 'BPE_SPEED_FACTOR', 'check_count_pairs', 'check_merge', 'check_bpe_step',
+           'check_encode_word', 'check_fast_bpe', 'check_tokenizer_property_test']
 
 # %% ../../nbs/80f_checks_tokenizer.ipynb #c053
 def _show(value, limit: int = 120) -> str:
@@ -151,4 +161,171 @@ def check_encode_word(fn: Callable) -> None:
         with check.case(name, hint):
             out = check.call(fn, word, dict(ranks))
             _compare_sequence(check, out, apply_merges(word, ranks), f"encode_word({word!r}, ranks)")
+    check.passed()
+
+# %% ../../nbs/80f_checks_tokenizer.ipynb #p1-80f-b
+BPE_SPEED_CORPUS_CHARS = 130_000  # the first characters of python_docs_text(): the corpus the speed target is set on
+BPE_SPEED_VOCAB = 1_000
+BPE_SPEED_FACTOR = 4.0  # how many times the library's trainer's time the learner's may take, on the same machine
+
+
+def _merges_only(text: str, vocab_size: int) -> list[tuple[bytes, bytes]]:
+    return train_bpe(text, vocab_size)[1]
+
+
+def _compare_merges(check: Check, got, expected: list[tuple[bytes, bytes]], call: str) -> None:
+    __tracebackhide__ = True
+    if not isinstance(got, (list, tuple)):
+        check.fail(f"{call} returned a {type(got).__name__}, expected a list of (bytes, bytes) merges")
+    got = [tuple(m) if isinstance(m, (list, tuple)) else m for m in got]
+    where = next((i for i, (a, e) in enumerate(zip(got, expected)) if a != e), None)
+    if where is not None:
+        check.fail(f"{call}: merge {where} is {_show(got[where])}, expected {expected[where]!r} (the first {where} "
+                   f"agree)")
+    if len(got) != len(expected):
+        check.fail(f"{call} returned {len(got)} merges, expected {len(expected)}")
+
+
+def check_fast_bpe(fn: Callable, corpus_chars: int = BPE_SPEED_CORPUS_CHARS,
+                   speed_vocab: int = BPE_SPEED_VOCAB) -> None:
+    """`fn(text, vocab_size)` must return the merges `train_bpe` learns (byte-level, GPT-2 pre-tokens, ties to the
+    greatest pair), and learn the merges of the first `corpus_chars` characters of the documentation, `speed_vocab`
+    tokens, within `BPE_SPEED_FACTOR` times the library's time."""
+    check = Check("check_fast_bpe", hint="count pairs once over the distinct pre-tokens (times their counts); after "
+                  "each merge update only the words that contain the merged pair: subtract their old pairs' counts, "
+                  "merge, add the new pairs' counts.")
+    docs = python_docs_text(20_000)
+    cases = [("'aaabdaaabac', 3 merges (overlaps)", "aaabdaaabac", 259),
+             ("a tie between 'ab' and 'cd'", "ab cd", 257),
+             ("merges never cross pre-tokens: 'a b a b'", "a b a b a b", 258),
+             ("non-ASCII text: 'naïve café 日本語 naïve'", "naïve café 日本語 naïve café", 270),
+             ("more merges than pairs: every word becomes one token", "low lower lowest", 400),
+             ("vocab_size 256: no merges", docs[:500], 256),
+             ("20,000 characters of documentation, 400 merges", docs, 656)]
+    for name, text, vocab_size in cases:
+        hint = ("on a tie in counts the greatest pair wins: compare (left bytes, right bytes) tuples."
+                if "tie" in name else None)
+        with check.case(name, hint):
+            got = check.call(fn, text, vocab_size)
+            _compare_merges(check, got, _merges_only(text, vocab_size), f"train_bpe({_show(text, 40)}, {vocab_size})")
+    text = python_docs_text(corpus_chars)
+    with check.case(f"speed: {corpus_chars:,} characters of documentation, vocab_size {speed_vocab}"):
+        start = time.perf_counter()
+        expected = _merges_only(text, speed_vocab)
+        library = time.perf_counter() - start
+        start = time.perf_counter()
+        got = check.call(fn, text, speed_vocab)
+        mine = time.perf_counter() - start
+        _compare_merges(check, got, expected, f"train_bpe(python_docs_text({corpus_chars}), {speed_vocab})")
+        if mine > BPE_SPEED_FACTOR * library:
+            check.fail(f"your trainer took {mine:.2f} s; the library's took {library:.2f} s on this machine, and the "
+                       f"target is at most {BPE_SPEED_FACTOR:g}x that ({BPE_SPEED_FACTOR * library:.2f} s)")
+    check.passed()
+
+# %% ../../nbs/80f_checks_tokenizer.ipynb #p1-80f-c
+class _Broken:
+    "A healthy `BPETokenizer` with one bug: the subclasses below override one method."
+
+    def __init__(self, tokenizer: BPETokenizer):
+        self.inner = tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return self.inner.vocab_size
+
+    def encode(self, text: str) -> list[int]:
+        return self.inner.encode(text)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.inner.decode(ids)
+
+
+class _DecodesTokenByToken(_Broken):
+    "Decodes each token separately: a character whose bytes span two tokens becomes U+FFFD."
+
+    def decode(self, ids):
+        return "".join(self.inner.decode([i]) for i in ids)
+
+
+class _StripsWhitespace(_Broken):
+    "Drops whitespace at the ends of the text, as a careless normaliser does."
+
+    def encode(self, text):
+        return self.inner.encode(text.strip())
+
+
+class _HighBytesOutOfRange(_Broken):
+    "Numbers the bytes 128-255 from vocab_size on (an off-by-one table) and maps them back when decoding."
+
+    def encode(self, text):
+        return [i + self.vocab_size if 128 <= i < 256 else i for i in self.inner.encode(text)]
+
+    def decode(self, ids):
+        return self.inner.decode([i - self.vocab_size if i >= self.vocab_size else i for i in ids])
+
+
+class _SkipsMergesAtRandom(_Broken):
+    "Forgets some merges at random: decoding still round-trips, but the same text gets different ids."
+
+    def __init__(self, tokenizer):
+        super().__init__(tokenizer)
+        self.rng = random.Random(0)
+
+    def encode(self, text):
+        ids = []
+        for piece in pretokenize(text):
+            ids += list(piece.encode("utf-8")) if self.rng.random() < 0.3 else self.inner.encode(piece)
+        return ids
+
+
+class _FailsOnEmpty(_Broken):
+    "Crashes on the empty string."
+
+    def encode(self, text):
+        return self.inner.encode(text) if text else [][0]
+
+
+@functools.lru_cache(maxsize=1)
+def _healthy_tokenizers() -> tuple[BPETokenizer, BPETokenizer]:
+    docs = python_docs_text(30_000)
+    return (BPETokenizer.train(docs[:12_000], 400), BPETokenizer.train(docs[12_000:], 360, ["<|endoftext|>"]))
+
+
+def check_tokenizer_property_test(fn: Callable) -> None:
+    "`fn(tokenizer)` (a hypothesis property test) must pass healthy tokenizers and raise for broken ones."
+    check = Check("check_tokenizer_property_test", hint="draw any text with hypothesis (st.text(), which includes "
+                  "non-ASCII characters, whitespace and the empty string) and assert the properties every tokenizer "
+                  "owes you: the ids decode back to the text, every id is in [0, vocab_size), and encoding is "
+                  "deterministic.")
+    from hypothesis import settings  # a test dependency: only this check needs it
+
+    plain, special = _healthy_tokenizers()
+    previous = getattr(settings, "_current_profile", None) or "default"
+    settings.register_profile("mlre-check", derandomize=True, database=None)  # the same examples on every run
+    settings.load_profile("mlre-check")
+    cases = [("a healthy BPE tokenizer (vocab 400)", plain, False),
+             ("a healthy BPE tokenizer with a special token (vocab 361)", special, False),
+             ("a tokenizer that decodes each token separately (multi-byte characters break)",
+              _DecodesTokenByToken(plain), True),
+             ("a tokenizer that strips whitespace at the ends", _StripsWhitespace(plain), True),
+             ("a tokenizer whose ids for the bytes 128-255 start at vocab_size", _HighBytesOutOfRange(plain), True),
+             ("a tokenizer that forgets merges at random (round-trips, but ids change)", _SkipsMergesAtRandom(plain),
+              True),
+             ("a tokenizer that crashes on the empty string", _FailsOnEmpty(plain), True)]
+    try:
+        for what, tokenizer, broken in cases:
+            with check.case(what):
+                try:
+                    fn(tokenizer)
+                except NotImplementedError:
+                    check.call(fn, tokenizer)  # reports the task as not done
+                except Exception as e:  # a failed property, or the tokenizer's own error surfacing through the test
+                    if not broken:
+                        check.fail(f"your test raised {type(e).__name__} on {what}, which has no bug:\n"
+                                   f"{learner_traceback(e)}")
+                else:
+                    if broken:
+                        check.fail(f"your test passed {what}; it should fail")
+    finally:
+        settings.load_profile(previous)
     check.passed()

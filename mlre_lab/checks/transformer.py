@@ -9,15 +9,29 @@ Docs: https://mlre-lab.github.io/mlre-lab/checks_transformer.html.md"""
 # %% ../../nbs/80e_checks_transformer.ipynb #k002
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .harness import Case, noncontiguous, randn, run_check
+from .harness import Case, Check, noncontiguous, randint, randn, run_check
 from ..core import default_device
-from ..nn.transformer import RMSNorm, Rotary, SwiGLU, apply_rotary, gelu_tanh, top_p_filter
+from mlre_lab.nn.transformer import (
+    GPT,
+    Block,
+    GPTConfig,
+    RMSNorm,
+    Rotary,
+    SwiGLU,
+    apply_rotary,
+    gelu_tanh,
+    top_p_filter,
+)
 
 # %% auto #0
-__all__ = ['check_rms_norm', 'check_gelu_tanh', 'check_swiglu', 'check_apply_rope', 'check_top_p_filter']
+__all__ = ['check_rms_norm', 'check_gelu_tanh', 'check_swiglu', 'check_apply_rope', 'check_top_p_filter', 'check_block',
+           'check_gpt', 'check_cached_generation']
 
 # %% ../../nbs/80e_checks_transformer.ipynb #c045
 def _rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -123,3 +137,199 @@ def check_top_p_filter(fn) -> None:
     run_check("check_top_p_filter", fn, top_p_filter, cases,
               hint="sort descending, cumulative softmax; drop a token when the mass ranked above it is already >= p; "
                    "scatter back to vocabulary order.")
+
+# %% ../../nbs/80e_checks_transformer.ipynb #p1-80e-b
+def _test_configs(block_size: int = 12) -> dict[str, GPTConfig]:
+    "The small GPT-2- and Llama-style configurations the assembly checks build (Llama's rotary pairs interleaved)."
+    return {
+        "GPT-2 style (LayerNorm with biases, tanh GELU, learned positions, tied head)":
+            GPTConfig.gpt2_style(vocab_size=23, block_size=block_size, n_layer=2, n_head=4, d_model=16),
+        "Llama style (RMSNorm, SwiGLU, interleaved RoPE, no biases, untied head), n_kv_head=2":
+            GPTConfig.llama_style(vocab_size=19, block_size=block_size, n_layer=2, n_head=4, d_model=16, d_ff=24,
+                                  n_kv_head=2, rope_layout="interleaved"),
+        "Llama style with as many key/value heads as query heads":
+            GPTConfig.llama_style(vocab_size=17, block_size=block_size, n_layer=1, n_head=2, d_model=8, d_ff=20,
+                                  rope_layout="interleaved"),
+    }
+
+
+def _randomised(module: nn.Module, seed: int) -> nn.Module:
+    "`module` in float64 with every parameter redrawn (norm weights near 1, biases near 0, not exactly), in place."
+    gen = torch.Generator().manual_seed(seed)
+    module.double()
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            noise = torch.randn(p.shape, generator=gen, dtype=torch.float64)
+            if name.endswith("bias"):
+                p.copy_(0.1 * noise)
+            elif p.dim() == 1:  # a norm's weight
+                p.copy_(1 + 0.2 * noise)
+            else:
+                p.copy_(noise / math.sqrt(p.size(-1)))
+    return module
+
+
+def _load_into(check: Check, mine: nn.Module, reference: nn.Module, what: str) -> None:
+    "Load `reference`'s state dict into `mine`, failing with the keys that differ."
+    __tracebackhide__ = True
+    if not isinstance(mine, nn.Module):
+        check.fail(f"{what} is a {type(mine).__name__}, expected an nn.Module")
+    ours, theirs = set(mine.state_dict()), set(reference.state_dict())
+    if ours != theirs:
+        missing, extra = sorted(theirs - ours), sorted(ours - theirs)
+        lines = [f"  your module lacks: {k} {tuple(reference.state_dict()[k].shape)}" for k in missing[:8]]
+        lines += [f"  your module has, the reference does not: {k}" for k in extra[:8]]
+        check.fail(f"{what}'s state-dict keys differ from the library's ({len(missing)} missing, {len(extra)} "
+                   f"extra):\n" + "\n".join(lines),
+                   hint="name submodules exactly as the table in the task says; tables computed from the config "
+                        "(RoPE's cos and sin) go in buffers registered with persistent=False.")
+    try:
+        mine.double().load_state_dict(reference.state_dict())
+    except RuntimeError as e:
+        check.fail(f"loading the library's weights into {what} failed: {e}",
+                   hint="each parameter must have the shape nn.Linear(in, out) gives it: weight (out, in).")
+
+
+def _compare_grads(check: Check, mine: nn.Module, reference: nn.Module) -> None:
+    __tracebackhide__ = True
+    grads = dict(mine.named_parameters())
+    for name, p in reference.named_parameters():
+        g = grads[name].grad
+        if g is None:
+            check.fail(f"parameter {name!r} got no gradient", hint="every parameter must take part in the forward "
+                       "pass (and tied weights must be the same Parameter object, not a copy).")
+        check.compare(g, p.grad, what=f"the gradient of {name!r}")
+
+# %% ../../nbs/80e_checks_transformer.ipynb #p1-80e-c
+class _TablesRotary:
+    "Given rotary tables, applied to queries and keys the way `Rotary` is called inside the library's attention."
+
+    def __init__(self, cos: torch.Tensor, sin: torch.Tensor, layout: str):
+        self.cos, self.sin, self.layout = cos, sin, layout
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        return apply_rotary(q, self.cos, self.sin, self.layout), apply_rotary(k, self.cos, self.sin, self.layout)
+
+
+class _LibraryBlock(Block):
+    "The library's `Block`, called as the exercise calls a block: `block(x, cos, sin)`."
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.rope_layout = config.rope_layout
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None = None, sin: torch.Tensor | None = None):
+        return super().forward(x, rotary=None if cos is None else _TablesRotary(cos, sin, self.rope_layout))
+
+
+class _GreedyGPT(GPT):
+    "The library's `GPT` with the exercise's `generate(idx, max_new_tokens, use_cache)`: greedy decoding."
+
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, use_cache: bool = True) -> torch.Tensor:
+        return super().generate(idx, max_new_tokens, temperature=0.0, use_cache=use_cache)
+
+
+def check_block(cls) -> None:
+    """Check `cls(config)`, a pre-norm transformer block with the library `Block`'s parameter names, called as
+    `block(x, cos, sin)` (`cos`, `sin` are `(seq, d_head/2)` rotary tables, None for learned positions), against
+    `Block` with the same weights: outputs and every gradient."""
+    check = Check("check_block", hint="x = x + attn(norm_1(x)); x = x + mlp(norm_2(x)); attention is causal, with "
+                  "RoPE on q and k when cos/sin are given and key/value heads repeated for grouped-query attention.")
+    for seed, (name, config) in enumerate(_test_configs().items()):
+        for seq in (config.block_size, 1):
+            with check.case(f"{name}, seq={seq}"):
+                with torch.random.fork_rng(devices=[]):
+                    reference = _randomised(Block(config), seed).to(default_device())
+                    mine = check.call(cls, config)
+                _load_into(check, mine, reference, "your block")
+                mine.to(default_device())
+                x = randn(2, seq, config.d_model, seed=seed + 100, dtype=torch.float64)
+                rotary = (Rotary(config.d_head, seq, config.rope_base, config.rope_layout).to(x.device)
+                          if config.pos == "rope" else None)
+                cos, sin = (rotary.cos.double(), rotary.sin.double()) if rotary is not None else (None, None)
+                x_mine, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+                out = check.call(mine, x_mine, cos, sin)
+                expected = reference(x_ref, rotary=rotary)
+                check.compare(out, expected, dims=("batch", "seq", "d_model"))
+                check.call((out * expected.detach()).sum().backward)
+                (expected * expected.detach()).sum().backward()
+                check.compare(x_mine.grad, x_ref.grad, what="the gradient of x", dims=("batch", "seq", "d_model"))
+                _compare_grads(check, mine, reference)
+    check.passed()
+
+
+def _tokens(config: GPTConfig, batch: int, seq: int, seed: int) -> torch.Tensor:
+    return randint(0, config.vocab_size, batch, seq, seed=seed)
+
+
+def check_gpt(cls) -> None:
+    """Check `cls(config)`, a GPT with the library `GPT`'s parameter names, called as `model(idx) -> logits`, against
+    `GPT` with the same weights: logits and every gradient, for GPT-2 and Llama styles."""
+    check = Check("check_gpt", hint="embed the tokens (plus learned positions for GPT-2), run the blocks (passing the "
+                  "RoPE tables for the first seq positions for Llama), the final norm, then lm_head; tie lm_head to "
+                  "wte when config.tie_embeddings.")
+    for seed, (name, config) in enumerate(_test_configs().items()):
+        with check.case(name):
+            with torch.random.fork_rng(devices=[]):
+                reference = _randomised(GPT(config), seed).to(default_device())
+                mine = check.call(cls, config)
+            _load_into(check, mine, reference, "your GPT")
+            mine.to(default_device())
+            if config.tie_embeddings and mine.lm_head.weight is not mine.transformer.wte.weight:
+                check.fail("config.tie_embeddings is True but lm_head.weight is not transformer.wte.weight",
+                           hint="tie them: self.lm_head.weight = self.transformer.wte.weight (one Parameter).")
+            for seq in (config.block_size, 3):
+                idx = _tokens(config, 2, seq, seed + seq)
+                logits = check.call(mine, idx)
+                expected = reference(idx)
+                check.compare(logits, expected, what=f"logits for seq={seq}", dims=("batch", "seq", "vocab"))
+            targets = _tokens(config, 2, config.block_size, seed + 50)
+            idx = _tokens(config, 2, config.block_size, seed + 51)
+            mine.zero_grad(), reference.zero_grad()
+            logits = check.call(mine, idx)
+            check.call(F.cross_entropy(logits.flatten(0, 1), targets.flatten()).backward)
+            F.cross_entropy(reference(idx).flatten(0, 1), targets.flatten()).backward()
+            _compare_grads(check, mine, reference)
+    check.passed()
+
+
+def _count_embedded(model: nn.Module) -> tuple[list[int], object]:
+    "A hook on `model.transformer.wte` that records how many token positions each forward pass embeds."
+    counts: list[int] = []
+    handle = model.transformer.wte.register_forward_hook(lambda mod, args, out: counts.append(args[0].numel()))
+    return counts, handle
+
+
+def check_cached_generation(cls) -> None:
+    """Check `cls(config)`'s `generate(idx, max_new_tokens, use_cache=True)`: greedy continuation, the same tokens
+    as the library's uncached greedy generation, with each step after the prompt embedding only the new token."""
+    check = Check("check_cached_generation", hint="run the prompt once, filling one cache per layer; then feed only "
+                  "the newest token, at position pos (learned positions and RoPE both start there), and append its "
+                  "keys and values; greedy: argmax of the last position's logits.")
+    configs = list(_test_configs(block_size=12).items())[:2]
+    for seed, (name, config) in enumerate(configs):
+        with torch.random.fork_rng(devices=[]):
+            reference = _randomised(GPT(config), seed).to(default_device())
+            mine = check.call(cls, config)
+        _load_into(check, mine, reference, "your GPT")
+        mine.to(default_device())
+        for prompt_len, new, use_cache in ((4, 8, True), (1, 5, True), (4, 8, False)):
+            prompt = _tokens(config, 2, prompt_len, seed + prompt_len)
+            expected = reference.generate(prompt, new, temperature=0.0, use_cache=False)  # (batch, prompt + new)
+            with check.case(f"{name}: prompt of {prompt_len}, {new} new tokens, use_cache={use_cache}"):
+                counts, handle = _count_embedded(mine)
+                try:
+                    with torch.no_grad():
+                        out = check.call(mine.generate, prompt.clone(), new, use_cache=use_cache)
+                finally:
+                    handle.remove()
+                check.compare(out, expected, what="the generated ids (prompt included)", dims=("batch", "seq"))
+                if use_cache:
+                    per_row = [c // prompt.size(0) for c in counts]
+                    want = [prompt_len] + [1] * (new - 1)
+                    if per_row != want:
+                        check.fail(f"with use_cache=True the forward passes embedded {per_row} tokens per "
+                                   f"sequence; a cache needs {want}: the prompt once, then only each new token",
+                                   hint="after the prompt, call the model on idx[:, -1:] with the cache; the "
+                                        "keys and values of earlier tokens come from the cache.")
+    check.passed()

@@ -44,8 +44,8 @@ END = "### END SOLUTION"
 _TASK_HEADER = re.compile(r"^##\s+Task\s+(\d+)\s*:\s*(\S.*?)\s*$")
 _META_LINE = re.compile(r"^\s*difficulty\s*:", re.IGNORECASE | re.MULTILINE)
 _META = re.compile(r"^\s*difficulty:\s*(\d+)\s*[·|,]\s*importance:\s*(\d+)\s*[·|,]\s*minutes:\s*(\d+)\s*[·|,]"
-                   r"\s*points:\s*(\d+)\s*$", re.MULTILINE)
-META_FORMAT = "difficulty: D · importance: I · minutes: M · points: P"
+                   r"\s*points:\s*(\d+)\s*(?:[·|,]\s*timeout:\s*(\d+)\s*)?$", re.MULTILINE)
+META_FORMAT = "difficulty: D · importance: I · minutes: M · points: P"  # optionally followed by " · timeout: S"
 RUN_ON = "raises-exception"  # the cell tag that lets Run All continue past a cell's error
 
 
@@ -64,6 +64,7 @@ class Task:
     points: int
     start: int
     stop: int
+    timeout: int | None = None  # seconds each of the task's cells may run, when the header sets it
 
     @property
     def cells(self) -> range:
@@ -79,7 +80,7 @@ def _ends_section(cell) -> bool:
     return cell.cell_type == "markdown" and re.match(r"^#{1,2}\s", _first_line(cell)) is not None
 
 
-def _header(cell, where: str) -> tuple[int, str, tuple[int, int, int, int]] | None:
+def _header(cell, where: str) -> tuple[int, str, tuple[int, int, int, int], int | None] | None:
     "The (number, title, metadata) of a task header cell, None for other cells; an error if it is malformed."
     line = _first_line(cell)
     if cell.cell_type != "markdown" or not re.match(r"^##\s+Task\b", line):
@@ -92,33 +93,35 @@ def _header(cell, where: str) -> tuple[int, str, tuple[int, int, int, int]] | No
         found = _META_LINE.search(cell.source)
         got = f" (found {cell.source[found.start():].strip().splitlines()[0]!r})" if found else ""
         raise ExerciseFormatError(f"{where}: Task {m[1]} needs a line '{META_FORMAT}'{got}.")
-    difficulty, importance, minutes, points = map(int, meta.groups())
+    difficulty, importance, minutes, points = map(int, meta.groups()[:4])
+    timeout = int(meta[5]) if meta[5] is not None else None
     for name, value in (("difficulty", difficulty), ("importance", importance)):
         if not 1 <= value <= 3:
             raise ExerciseFormatError(f"{where}: Task {m[1]} has {name} {value}; it must be 1, 2 or 3.")
-    for name, value in (("minutes", minutes), ("points", points)):
+    limits = (("minutes", minutes), ("points", points)) + ((("timeout", timeout),) if timeout is not None else ())
+    for name, value in limits:
         if value < 1:
             raise ExerciseFormatError(f"{where}: Task {m[1]} has {name} {value}; it must be at least 1.")
-    return int(m[1]), m[2], (difficulty, importance, minutes, points)
+    return int(m[1]), m[2], (difficulty, importance, minutes, points), timeout
 
 
 def parse_tasks(nb: nbformat.NotebookNode, name: str = "notebook") -> list[Task]:
     "The tasks of notebook `nb` in order; `name` (usually its path) is used in error messages."
-    found: list[tuple[int, int, str, tuple]] = []  # (cell index, number, title, metadata)
+    found: list[tuple[int, int, str, tuple, int | None]] = []  # (cell index, number, title, metadata, timeout)
     for index, cell in enumerate(nb.cells):
         header = _header(cell, f"{name}, cell {index}")
         if header is not None:
-            number, title, meta = header
+            number, title, meta, timeout = header
             expected = len(found) + 1
             if number != expected:
                 raise ExerciseFormatError(f"{name}, cell {index}: Task {number} should be Task {expected} "
                                           f"(tasks are numbered 1, 2, ... in order).")
-            found.append((index, number, title, meta))
+            found.append((index, number, title, meta, timeout))
     tasks = []
-    for k, (start, number, title, meta) in enumerate(found):
+    for k, (start, number, title, meta, timeout) in enumerate(found):
         limit = found[k + 1][0] if k + 1 < len(found) else len(nb.cells)
         stop = next((i for i in range(start + 1, limit) if _ends_section(nb.cells[i])), limit)
-        tasks.append(Task(number, title, *meta, start=start, stop=stop))
+        tasks.append(Task(number, title, *meta, start=start, stop=stop, timeout=timeout))
     return tasks
 
 

@@ -40,7 +40,7 @@ class LayerNorm(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    "RMSNorm over the last dimension: `x / sqrt(mean(x²) + eps) * weight`, computed in float32."
+    "RMSNorm over the last dimension: `x / sqrt(mean(x²) + eps) * weight`, computed in float32 or wider."
 
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()
@@ -48,7 +48,7 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
+        x32 = x.to(torch.promote_types(x.dtype, torch.float32))  # half precision up to float32; float64 stays
         return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
 
 # %% ../../nbs/05_transformer.ipynb #c009
@@ -85,7 +85,8 @@ class SwiGLU(nn.Module):
         self.down_proj = nn.Linear(d_ff, d_model, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate = self.gate_proj(x)  # (batch, seq, d_ff)
+        return self.down_proj(gate * torch.sigmoid(gate) * self.up_proj(x))  # SiLU(gate) = gate · sigmoid(gate)
 
 # %% ../../nbs/05_transformer.ipynb #c015
 def rope_frequencies(d_head: int, base: float = 10000.0, scaling: str = "none", factor: float = 1.0,

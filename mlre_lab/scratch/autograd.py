@@ -174,56 +174,59 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
     return (nll * keep).sum() / keep.sum()
 
 # %% ../../nbs/02_autograd.ipynb #c019
-class SGD:
+class SGD(torch.optim.Optimizer):
     "Stochastic gradient descent with momentum and (coupled) weight decay, as torch.optim.SGD computes it."
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
-        self.params = list(params)
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.buffers = [torch.zeros_like(p) for p in self.params]
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
     @torch.no_grad()
-    def step(self) -> None:
-        for p, buf in zip(self.params, self.buffers, strict=True):
-            if p.grad is None:
-                continue
-            g = p.grad + self.weight_decay * p
-            buf.mul_(self.momentum).add_(g)  # b = mu * b + g
-            p.sub_(self.lr * buf)
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
+    def step(self, closure=None):
+        loss = None if closure is None else torch.enable_grad()(closure)()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad + group["weight_decay"] * p
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf = state["momentum_buffer"]
+                buf.mul_(group["momentum"]).add_(g)  # b = mu * b + g
+                p.sub_(group["lr"] * buf)
+        return loss
 
 # %% ../../nbs/02_autograd.ipynb #c021
-class AdamW:
-    "Adam with decoupled weight decay, as torch.optim.AdamW computes it (amsgrad=False, maximize=False)."
+class AdamW(torch.optim.Optimizer):
+    """Adam with decoupled weight decay, as torch.optim.AdamW computes it (amsgrad=False, maximize=False). Its state
+    (`step`, `exp_avg`, `exp_avg_sq` per parameter) lives in `self.state`, so `state_dict()` saves it."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2):
-        self.params = list(params)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-        self.t = 0
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()
-    def step(self) -> None:
-        self.t += 1
-        beta1, beta2 = self.betas
-        for p, m, v in zip(self.params, self.m, self.v, strict=True):
-            if p.grad is None:
-                continue
-            p.mul_(1 - self.lr * self.weight_decay)  # decoupled: not part of the gradient
-            m.mul_(beta1).add_((1 - beta1) * p.grad)
-            v.mul_(beta2).add_((1 - beta2) * p.grad**2)
-            m_hat = m / (1 - beta1**self.t)
-            v_hat = v / (1 - beta2**self.t)
-            p.sub_(self.lr * m_hat / (v_hat.sqrt() + self.eps))
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
+    def step(self, closure=None):
+        loss = None if closure is None else torch.enable_grad()(closure)()
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                p.mul_(1 - lr * group["weight_decay"])  # decoupled: not part of the gradient
+                m.mul_(beta1).add_((1 - beta1) * p.grad)
+                v.mul_(beta2).add_((1 - beta2) * p.grad**2)
+                m_hat = m / (1 - beta1**t)
+                v_hat = v / (1 - beta2**t)
+                p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+        return loss
 
 # %% ../../nbs/02_autograd.ipynb #c027
 @torch.no_grad()

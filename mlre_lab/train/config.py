@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -136,11 +137,17 @@ class OptimConfig(_Section):
     beta1: float = option(0.9, "AdamW beta1", lo=0.0, hi=1.0)
     beta2: float = option(0.99, "AdamW beta2", lo=0.0, hi=1.0)
     grad_clip: float = option(1.0, "clip the global gradient norm to this; 0 = no clipping", lo=0.0)
+    impl: str = option("torch", "the AdamW: 'torch' (torch.optim.AdamW, fused where the device allows) or "
+                       "'package.module:Class', any torch.optim.Optimizer taking (param groups, lr=, betas=), "
+                       "e.g. 'mlre_lab.scratch.autograd:AdamW' (lesson 02's)")
 
     def __post_init__(self):
         super().__post_init__()
         if self.min_lr > self.lr:
             raise ConfigError(f"optim.min_lr ({self.min_lr}) must be <= optim.lr ({self.lr})")
+        if self.impl != "torch" and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.impl):
+            raise ConfigError(f"optim.impl = {self.impl!r} is neither 'torch' nor 'package.module:Class' "
+                              f"(e.g. 'mlre_lab.scratch.autograd:AdamW')")
 
 
 @dataclass(frozen=True)

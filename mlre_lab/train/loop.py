@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import math
 import os
@@ -74,17 +75,33 @@ from .config import Config, ConfigError, OptimConfig, load_config, to_toml
 from .data import DataError, TokenData, prepare_data
 
 # %% auto #0
-__all__ = ['DTYPES', 'DEBUG_ENV', 'USER_ERRORS', 'configure_optimizer', 'lr_at', 'WarmupCosine', 'autocast', 'grad_scaler',
-           'lm_loss', 'train_step', 'evaluate', 'sample_text', 'Dist', 'init_distributed', 'resolve_device', 'Run',
-           'Hook', 'MetricsFile', 'TensorBoard', 'ProgressBar', 'build_model', 'train', 'describe_failure', 'train_cli',
-           'runs_cli', 'sample_cli']
+__all__ = ['DTYPES', 'DEBUG_ENV', 'USER_ERRORS', 'optimizer_class', 'configure_optimizer', 'lr_at', 'WarmupCosine', 'autocast',
+           'grad_scaler', 'lm_loss', 'train_step', 'evaluate', 'sample_text', 'Dist', 'init_distributed',
+           'resolve_device', 'Run', 'Hook', 'MetricsFile', 'TensorBoard', 'ProgressBar', 'build_model', 'train',
+           'describe_failure', 'train_cli', 'runs_cli', 'sample_cli']
 
 # %% ../../nbs/07_experiments.ipynb #c006
-def configure_optimizer(model: torch.nn.Module, config: OptimConfig, device: torch.device) -> torch.optim.AdamW:
-    "AdamW with weight decay on matrices (dim >= 2) only; fused where the device supports it."
+def optimizer_class(path: str) -> type[torch.optim.Optimizer]:
+    "The optimizer class `path` ('package.module:Class') names, checked to be a `torch.optim.Optimizer`."
+    module_name, _, name = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"optim.impl = {path!r}: cannot import {name} from {module_name} ({e})") from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ConfigError(f"optim.impl = {path!r} is not a torch.optim.Optimizer subclass, so it could not be "
+                          f"checkpointed or resumed")
+    return cls
+
+
+def configure_optimizer(model: torch.nn.Module, config: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices (dim >= 2) only: torch's (fused where the device supports it) when
+    `config.impl` is 'torch', else the class it names, such as lesson 02's `mlre_lab.scratch.autograd:AdamW`."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    if config.impl != "torch":
+        return optimizer_class(config.impl)(groups, lr=config.lr, betas=(config.beta1, config.beta2))
     fused = device.type in ("cuda", "cpu")
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)
 
