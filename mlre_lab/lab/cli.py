@@ -17,11 +17,12 @@ import os
 import sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'KERNEL_NAME', 'DOCTOR_CHECKS', 'main', 'doctor']
+__all__ = ['COMMANDS', 'NEW_KINDS', 'KERNEL_NAME', 'DOCTOR_CHECKS', 'main', 'new', 'doctor']
 
 # %% ../../nbs/90_cli.ipynb #c005
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("mlre_lab.lab.cli:doctor", "print the environment and check that the install works"),
+    "new": ("mlre_lab.lab.cli:new", "write a review, report, profile or project from the lab's templates"),
     "exercises": ("mlre_lab.lab.exercises:exercises_cli", "build exercises/ from solutions/ (--check: verify)"),
     "grade": ("mlre_lab.lab.grader:grade_cli", "grade exercise notebooks and record the attempt"),
     "progress": ("mlre_lab.lab.progress:progress_cli", "the 90-day roadmap with your status and best scores"),
@@ -63,6 +64,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `mlre progress | head`: the reader stopped early, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+# %% ../../nbs/90_cli.ipynb #c0n1
+NEW_KINDS: dict[str, tuple[str, str]] = {
+    "review": ("mlre_lab.lab.review:new_review_cli", "the seven questions and a claims table (lesson 08)"),
+    "report": ("mlre_lab.lab.report:new_report_cli", "a reproduction report filled from a sweep (lesson 09)"),
+    "profile": ("mlre_lab.perf:new_profile_cli", "a profiling notebook, pre-filled with this machine (lesson 12)"),
+    "project": ("mlre_lab.lab.project:new_project_cli", "a research repository someone else can run (lesson 14)"),
+}
+
+
+def new(argv: list[str]) -> int:
+    "`mlre new KIND ...`: write a review, report, profile or project from the lab's templates."
+    kinds = "\n".join(f"  {name:<8} {summary}" for name, (_, summary) in NEW_KINDS.items())
+    parser = argparse.ArgumentParser(prog="mlre new", description=new.__doc__, epilog="kinds:\n" + kinds +
+                                     "\n\nRun 'mlre new KIND --help' for a kind's options.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", metavar="KIND", help="one of: " + ", ".join(NEW_KINDS))
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the kind's own arguments")
+    args = parser.parse_args(argv)
+    if args.kind not in NEW_KINDS:
+        parser.error(f"unknown kind {args.kind!r}. Choose from: {', '.join(NEW_KINDS)}.")
+    module, func = NEW_KINDS[args.kind][0].split(":")
+    return getattr(importlib.import_module(module), func)(args.args) or 0
 
 # %% ../../nbs/90_cli.ipynb #c007
 KERNEL_NAME = "mlre-lab"
