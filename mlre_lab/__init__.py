@@ -15,6 +15,7 @@ Modules:
 - `mlre_lab.checks.transformer`: The checks that grade the exercises on the transformer: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.core`: Where code runs, how a run is made repeatable, and what to write down so a number can be trusted later.
 - `mlre_lab.evals`: Metrics checked against scikit-learn, calibration (ECE with equal-width and equal-mass bins, reliability diagrams, temperature scaling), slices with bootstrap intervals and Holm-corrected flags, paired comparisons, galleries of the most confident mistakes, and a report that ends with what you would change next; `mlre eval` runs it all on a trained character model.
+- `mlre_lab.infer`: Serving a trained model: batched generation with left padding, the KV cache and its memory, latency against throughput, int8 weight-only quantisation, and `torch.compile` for the decode step.
 - `mlre_lab.lab.cli`: One entry point for the lab's tools: `mlre doctor`, and the subcommands later lessons add.
 - `mlre_lab.lab.drill`: A question bank for the seven rounds of a research-engineering loop with model answers kept hidden until asked for, timed tensor drills graded like every exercise, and project-defense drills filled with your own numbers.
 - `mlre_lab.lab.exercises`: One source for every exercise: the answer key in solutions/ is written once, and exercises/ is generated from it.
@@ -25,6 +26,7 @@ Modules:
 - `mlre_lab.lab.roadmap`: Ninety days, one row each: the goal, the lesson, the exercises, what you hand in, and how long it should take.
 - `mlre_lab.nn.attention`: Scaled dot-product attention written out, masks of every kind, multi-head and grouped-query attention, the fused fast path, and a KV cache for generation.
 - `mlre_lab.nn.options`: The names a model configuration may choose from, in a module of their own so that configs can validate a choice without loading the model.
+- `mlre_lab.nn.pretrained`: `GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every config field translated or refused by name.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
 - `mlre_lab.perf`: Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its trace, and what attention's seq² costs in time and in memory.
 - `mlre_lab.plot`: The few figures every lesson draws — curves, heatmaps, functions — drawn one way, so lessons and your own experiments share them.
