@@ -8,6 +8,7 @@ Modules:
 - `mlre_lab.checks.experiments`: The checks that grade the exercises on experiments: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.harness`: The harness behind every exercise check: run the learner's code safely and say precisely what is wrong.
 - `mlre_lab.checks.inference`: The checks that grade the exercises on inference: each compares a learner's function with the library's on seeded inputs and says what is wrong.
+- `mlre_lab.checks.profiling`: The checks that grade the exercises on profiling: each runs a learner's function on cases with a known answer and says what is wrong.
 - `mlre_lab.checks.reviews`: Seven questions, a claims table, and a check that says when a review is finished: `mlre new review` and `mlre review check`.
 - `mlre_lab.checks.small_model`: The checks that grade the exercises on the small model: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.tensors`: The checks that grade the exercises on tensors: each compares a learner's function with the reference on seeded inputs and says what is wrong.
@@ -28,7 +29,7 @@ Modules:
 - `mlre_lab.nn.options`: The names a model configuration may choose from, in a module of their own so that configs can validate a choice without loading the model.
 - `mlre_lab.nn.pretrained`: `GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every config field translated or refused by name.
 - `mlre_lab.nn.transformer`: Norms, activations, position encodings, pre-norm blocks and one GPT that is GPT-2 or Llama by configuration; loaders for both published checkpoint layouts, and generation with a KV cache.
-- `mlre_lab.perf`: Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its trace, and what attention's seq² costs in time and in memory.
+- `mlre_lab.perf`: Timers a GPU cannot fool, peak memory, FLOPs counted two ways, MFU, torch.profiler's trace, and attention's seq².
 - `mlre_lab.plot`: The few figures every lesson draws — curves, heatmaps, functions — drawn one way, so lessons and your own experiments share them.
 - `mlre_lab.repro`: A paper's claim, rebuilt small enough to run on a laptop, with a baseline, ablations over seeds, confidence intervals, a leakage audit of the split, and an honest account of what did and did not reproduce.
 - `mlre_lab.scratch.autograd`: A scalar autograd engine, stable softmax and cross-entropy, SGD and AdamW, a learning-rate schedule and gradient clipping — each matched against torch.

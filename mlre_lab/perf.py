@@ -1,5 +1,6 @@
-"""Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its
-trace, and what attention's seq² costs in time and in memory.
+"""Timers a GPU cannot fool, peak memory, FLOPs counted two ways, MFU, torch.profiler's trace, and attention's seq².
+
+The instruments of a performance measurement, each checked against an independent one: `time_fn` times calls with device synchronisation, warm-up and repeats and returns every time (`Timing`: median, IQR, best); `peak_memory` reads CUDA's allocator statistics or the CPU profiler's record of allocations; `gpt_flops` is the model-FLOPs formula of the lab's GPT and `count_flops` counts with `FlopCounterMode`; `mfu` and `peak_flops` turn a step time into model FLOPs utilisation; `profile_training_step` times forward, backward and optimizer and keeps the top operations, peak memory and a Chrome/Perfetto trace; `cuda_memory_snapshot` records allocations with their stacks. `mlre profile` and `mlre new profile` are its commands.
 
 Docs: https://mlre-lab.github.io/mlre-lab/profiling.html.md"""
 
