@@ -1,7 +1,4 @@
-"""Metrics checked against scikit-learn, calibration (ECE with equal-width and equal-mass bins, reliability
-diagrams, temperature scaling), slices with bootstrap intervals and Holm-corrected flags, paired comparisons,
-galleries of the most confident mistakes, and a report that ends with what you would change next; `mlre eval`
-runs it all on a trained character model.
+"""Metrics checked against scikit-learn, calibration (ECE with equal-width and equal-mass bins, reliability diagrams, temperature scaling), slices with bootstrap intervals and Holm-corrected flags, paired comparisons, galleries of the most confident mistakes, and a report that ends with what you would change next; `mlre eval` runs it all on a trained character model.
 
 Docs: https://mlre-lab.github.io/mlre-lab/evaluation.html.md"""
 

@@ -1,6 +1,4 @@
-"""Seed variance and how many seeds you need, confidence intervals (t and bootstrap), paired comparisons (paired
-bootstrap, permutation test, McNemar), Holm–Bonferroni for many comparisons, effect sizes, and what
-"significant" does not mean.
+"""Seed variance and how many seeds you need, confidence intervals (t and bootstrap), paired comparisons (paired bootstrap, permutation test, McNemar), Holm–Bonferroni for many comparisons, effect sizes, and what "significant" does not mean.
 
 Docs: https://mlre-lab.github.io/mlre-lab/statistics.html.md"""
 

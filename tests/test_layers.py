@@ -28,7 +28,7 @@ LAYERS = ("library", "scratch", "checks", "lab")  # each may import the layers b
 TEST_MACHINERY = ("pytest", "unittest", "hypothesis", "nbval", "nbclient", "jupyter_client", "nbformat")
 # Import names of the packages `pip install mlre-lab` brings (declared in pyproject.toml, or what they pull in).
 IMPORT_NAMES = {"scikit-learn": "sklearn", "ipykernel": "ipykernel", "tensorboard": "tensorboard"}
-ALSO_INSTALLED = {"IPython", "jupyter_client", "yaml", "scipy"}  # brought in by ipykernel, nbclient, scikit-learn
+ALSO_INSTALLED = {"IPython", "jupyter_client"}  # brought in by ipykernel and nbclient
 
 
 def layer(module: str) -> str:
