@@ -27,6 +27,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from .core import require_extra
+from .stats import mean_ci
 from .train.checkpoint import atomic_write_bytes
 
 # %% auto #0
@@ -222,17 +223,11 @@ def example_target(x: float = 1.0, seed: int = 0, delay_s: float = 0.0) -> dict:
 
 # %% ../nbs/09a_sweep.ipynb #c020
 def _t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    "(mean, low, high) of a t interval; low and high are nan with fewer than two values."
-    from scipy import stats
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, math.nan, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    if sd == 0:
-        return mean, mean, mean
-    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sd / math.sqrt(n))
-    return mean, float(low), float(high)
+    "(mean, low, high) of `mlre_lab.stats.mean_ci`'s t interval; low and high are nan with under two values."
+    if len(values) < 2:
+        return (float(values[0]) if values else math.nan), math.nan, math.nan
+    interval = mean_ci(values, confidence)
+    return interval.estimate, interval.low, interval.high
 
 
 def _numeric(value) -> bool:
