@@ -221,3 +221,19 @@ def test_grade_all_grades_the_exercises_folder(tmp_path, monkeypatch, capsys, in
     installed(**{"01_double": nb})
     assert grade_cli(["--all", "--no-record"]) == 0
     assert "exercises/01_double.ipynb" in capsys.readouterr().out
+
+
+def test_a_task_whose_key_allows_longer_gets_its_own_time_limit(tmp_path):
+    # The key's `timeout: S` (a long training task) lengthens that task's cells only; a learner's header cannot.
+    slow = "import time\ntime.sleep(3)\n\ndef double(x):\n    return 2 * x"
+    nb = notebook(task(1, "a slow task", slow, "check_double(double)"),
+                  task(2, "a fast task", "import time\ntime.sleep(3)\ndouble2 = double", "check_double(double2)"))
+    nb.cells[2].source += " · timeout: 30"
+    key = answer_key(nb)
+    assert [t.get("timeout") for t in key["tasks"]] == [30, None]
+    result = grade_notebook(write(tmp_path, nb), key=key, timeout=2)
+    assert [t.passed for t in result.tasks] == [True, False], format_result(result)
+    assert "timed out after 2 s" in by_number(result)[2].feedback
+    # The same header in the learner's copy, graded against a key without it, buys nothing.
+    del key["tasks"][0]["timeout"]
+    assert not grade_notebook(write(tmp_path, nb, "again.ipynb"), key=key, timeout=2).tasks[0].passed

@@ -252,14 +252,15 @@ class GradingKernel:
         except Exception:
             return None
 
-    def run(self, index: int) -> CellRun:
-        "Execute cell `index`; never raises for anything the cell does."
+    def run(self, index: int, timeout: float | None = None) -> CellRun:
+        "Execute cell `index` (for at most `timeout` seconds, if longer than the default); never raises for its code."
         cell = self.nb.cells[index]
-        self.client.printed, self._reply = 0, None
+        limit = max(self.timeout, timeout or 0)
+        self.client.printed, self._reply, self.client.timeout = 0, None, limit
         try:
             self.client.execute_cell(cell, index)
         except CellTimeoutError:  # the learner's code ran for the whole timeout
-            return CellRun(index, "timeout", seconds=self.timeout, detail=f"timed out after {self.timeout:g} s")
+            return CellRun(index, "timeout", seconds=limit, detail=f"timed out after {limit:g} s")
         except DeadKernelError:
             return CellRun(index, "died", detail=_exit_description(self._exit_code()))
         except Exception as e:  # a broken channel is a dead kernel as far as the learner is concerned
@@ -427,10 +428,12 @@ def _is_setup(index: int, tasks: list[Task]) -> bool:
 
 
 def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, timeout: float = DEFAULT_TIMEOUT,
-                     memory_bytes: int = 0, verify: dict[int, dict] | None = None
-                     ) -> tuple[dict[int, CellRun], int, float]:
+                     memory_bytes: int = 0, verify: dict[int, dict] | None = None,
+                     limits: dict[int, float] | None = None) -> tuple[dict[int, CellRun], int, float]:
     """Run `nb`'s code cells in a fresh kernel; return ({cell index: CellRun}, kernel starts, seconds of replays).
-    `verify` maps a check cell to the integrity request probed just before it; a failing setup cell ends the run."""
+    `verify` maps a check cell to the integrity request probed just before it; a failing setup cell ends the run;
+    `limits` gives the cells of a task whose key allows longer than `timeout` their own limit."""
+    limits = limits or {}
     owner = {i: t.number for t in tasks for i in t.cells}
     kernel = GradingKernel(nb, cwd, timeout, memory_bytes)
     runs: dict[int, CellRun] = {}
@@ -447,7 +450,7 @@ def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, ti
                 continue
             if needs_restart:
                 kernel.restart()
-                replay_seconds += sum(kernel.run(j).seconds for j in replay)
+                replay_seconds += sum(kernel.run(j, limits.get(j)).seconds for j in replay)
                 needs_restart = False
             if verify and index in verify:
                 try:
@@ -457,7 +460,7 @@ def execute_notebook(nb: nbformat.NotebookNode, tasks: list[Task], cwd: Path, ti
                 if problem:
                     runs[index] = CellRun(index, "tampered", detail=problem)
                     continue
-            run = runs[index] = kernel.run(index)
+            run = runs[index] = kernel.run(index, limits.get(index))
             if run.status in ("timeout", "died"):
                 broken_task, needs_restart = task, True
                 replay = [j for j in replay if task is None or owner.get(j) != task]
@@ -496,7 +499,8 @@ def answer_key(nb: nbformat.NotebookNode, name: str = "notebook") -> dict:
     for t in tasks:
         checks = [nb.cells[i].source.strip() for i in t.cells if is_check_cell(nb.cells[i])]
         names.update(n for source in checks for n in _CHECK_NAME.findall(source))
-        key_tasks.append({"number": t.number, "title": t.title, "points": t.points, "checks": checks})
+        key_tasks.append({"number": t.number, "title": t.title, "points": t.points, "checks": checks}
+                         | ({"timeout": t.timeout} if t.timeout else {}))
     return {"tasks": key_tasks, "check_modules": {n: imported.get(n) for n in sorted(names)}}
 
 
@@ -671,8 +675,10 @@ def grade_notebook(path: Path | str, key: dict | None = None, timeout: float = D
                 called = set(_CHECK_NAME.findall(nb.cells[i].source))
                 verify[i] = integrity_request({n: key["check_modules"].get(n) for n in called})
     try:
+        limits = {i: t["timeout"] for t in key["tasks"] if t.get("timeout") and t["number"] in mine
+                  for i in mine[t["number"]].cells}  # from the key: a learner's header cannot buy time
         runs, result.kernel_starts, replayed = execute_notebook(nb, tasks, path.resolve().parent, timeout, memory,
-                                                                verify)
+                                                                verify, limits)
     except Exception as e:  # the kernel could not even start: report, do not crash
         result.error = f"could not run {path}: {type(e).__name__}: {e}"
         result.seconds = time.perf_counter() - started
