@@ -6,6 +6,8 @@ Modules:
 - `mlre_lab.checks.autograd`: The checks that grade the exercises on autograd and optimizers: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.experiments`: The checks that grade the exercises on experiments: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.harness`: The harness behind every exercise check: run the learner's code safely and say precisely what is wrong.
+- `mlre_lab.checks.inference`: The checks that grade the exercises on inference: each compares a learner's function with the library's on seeded inputs and says what is wrong.
+- `mlre_lab.checks.profiling`: The checks that grade the exercises on profiling: each runs a learner's function on cases with a known answer and says what is wrong.
 - `mlre_lab.checks.small_model`: The checks that grade the exercises on the small model: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.tensors`: The checks that grade the exercises on tensors: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.tokenizer`: The checks that grade the exercises on tokenization: each compares a learner's function with the reference on seeded inputs and says what is wrong.

@@ -1,5 +1,6 @@
-"""Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its
-trace, and what attention's seq² costs in time and in memory.
+"""Timers that a GPU cannot fool, peak memory, FLOPs counted two ways, model FLOPs utilisation, torch.profiler and its trace, and what attention's seq² costs in time and in memory.
+
+Measure before optimising. `time_fn` times code with warmup and device synchronisation, so a GPU's asynchronous launches cannot fool it; `peak_memory` reports what a step holds; `gpt_flops` counts a model's FLOPs by hand and `count_flops` with torch's FlopCounterMode; `mfu` turns both into model FLOPs utilisation; `profile_training_step` runs torch.profiler over a step; `scaling_exponent` fits how time grows with sequence length. `mlre profile` and `mlre new profile` put them to work on a config.
 
 Docs: https://mlre-lab.github.io/mlre-lab/profiling.html.md"""
 

@@ -1,5 +1,6 @@
-"""`GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every
-config field translated or refused by name.
+"""`GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every config field translated or refused by name.
+
+A published checkpoint is a folder: `config.json` and safetensors weights. `load_pretrained` (and `GPT.from_pretrained`) reads one from a local path or the Hugging Face Hub into the lab's `GPT`: `config_from_hf` translates every config field or refuses it by name (`UnsupportedCheckpoint`), and `read_safetensors` loads the weights without executing code.
 
 Docs: https://mlre-lab.github.io/mlre-lab/pretrained.html.md"""
 
