@@ -143,7 +143,7 @@ METHODS = {
     "KVCache": ["update", "advance", "reset"],
     "MultiHeadAttention": ["forward"],
     "GPTConfig": ["gpt2", "help"],
-    "GPT": ["forward", "generate", "new_cache", "num_params"],
+    "GPT": ["forward", "generate", "new_cache", "num_params", "from_pretrained"],
     "Value": ["backward"],
     "SGD": ["step", "zero_grad"],
     "AdamW": ["step", "zero_grad"],
