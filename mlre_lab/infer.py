@@ -1,7 +1,5 @@
 """Serving a trained model: batched generation with left padding, the KV cache and its memory, latency against throughput, int8 weight-only quantisation, and `torch.compile` for the decode step.
 
-Generation has its own engineering. `left_pad` and `generate_batch` serve a batch of prompts of different lengths with the right positions and mask; `kv_cache_bytes` says what the cache costs; `time_generation` separates latency from throughput; `quantize_int8`, `Int8Linear` and `quantize_model_int8` store weights in int8 (`weight_bytes` measures the saving).
-
 Tools for serving a GPT: `left_pad` and `generate_batch` put prompts of different lengths in one batch, `kv_cache_bytes` sizes the cache, `time_generation` measures latency and throughput honestly, and `quantize_int8`, `Int8Linear` and `quantize_model_int8` store weights in int8 with a scale per output row.
 
 Docs: https://mlre-lab.github.io/mlre-lab/inference.html.md"""

@@ -1,7 +1,5 @@
 """The checks that grade the exercises on inference: each compares a learner's function with the library's on seeded inputs and says what is wrong.
 
-The checks that `exercises/13_inference.ipynb` calls (left padding, padded positions and causal mask, a KV-cache step, int8 quantisation). Each takes the learner's function, runs it next to the reference on seeded inputs chosen to expose the usual mistakes, and either prints `PASS` or raises `CheckFailed` naming the input, what differs and a hint. Tests mutate each reference to prove that every check rejects plausible wrong answers.
-
 The checks that `exercises/13_inference.ipynb` calls (left padding, positions in a padded row, the padded causal mask, one KV-cache decode step, int8 quantisation). Each takes the learner's function, runs it next to the library's on seeded inputs chosen to expose the usual mistakes, and either prints `PASS` or raises `CheckFailed` naming the input, what differs and a hint. `tests/test_checks_inference.py` mutates each reference to prove that every check rejects plausible wrong answers.
 
 Docs: https://mlre-lab.github.io/mlre-lab/checks_inference.html.md"""

@@ -1,7 +1,5 @@
 """The checks that grade the exercises on profiling: each runs a learner's function on cases with a known answer and says what is wrong.
 
-The checks that `exercises/12_profiling.ipynb` calls (a synchronising timer, a block's FLOPs, a scaling exponent). Each takes the learner's function, runs it next to the reference on seeded inputs chosen to expose the usual mistakes, and either prints `PASS` or raises `CheckFailed` naming the input, what differs and a hint. Tests mutate each reference to prove that every check rejects plausible wrong answers.
-
 The checks that `exercises/12_profiling.ipynb` calls: a timer (run on a simulated asynchronous device, so CUDA-awareness is tested on any machine), the FLOPs of a transformer block (against `FlopCounterMode`) and a fitted scaling exponent. Each takes the learner's function and either prints `PASS` or says which case failed and why.
 
 Docs: https://mlre-lab.github.io/mlre-lab/checks_profiling.html.md"""

@@ -1,7 +1,5 @@
 """`GPT.from_pretrained`: a Hugging Face Hub folder (`config.json` and safetensors) read into the lab's GPT, every config field translated or refused by name.
 
-A published checkpoint is a folder: `config.json` and safetensors weights. `load_pretrained` (and `GPT.from_pretrained`) reads one from a local path or the Hugging Face Hub into the lab's `GPT`: `config_from_hf` translates every config field or refuses it by name (`UnsupportedCheckpoint`), and `read_safetensors` loads the weights without executing code.
-
 `GPT.from_pretrained(name_or_dir)` reads a Hugging Face model folder — `config.json` plus safetensors weights, from disk or downloaded with `huggingface_hub` — into the lab's GPT. GPT-2, Llama, Mistral and Qwen2 load, with Llama 3 and linear rope scaling, sliding windows, separate attention and MLP biases and heads of any width; every other config field is refused with `UnsupportedCheckpoint` naming it.
 
 Docs: https://mlre-lab.github.io/mlre-lab/pretrained.html.md"""
