@@ -21,6 +21,7 @@ Modules:
 - `mlre_lab.lab.cli`: One entry point for the lab's tools: `mlre doctor`, and the subcommands later lessons add.
 - `mlre_lab.lab.drill`: A question bank for the seven rounds of a research-engineering loop with model answers kept hidden until asked for, timed tensor drills graded like every exercise, and project-defense drills filled with your own numbers.
 - `mlre_lab.lab.exercises`: One source for every exercise: the answer key in solutions/ is written once, and exercises/ is generated from it.
+- `mlre_lab.lab.grader`: `mlre grade`: run an exercise notebook in a fresh kernel, cell by cell, and score each task by its check against the lab's answer key.
 - `mlre_lab.lab.progress`: A small SQLite store of every graded attempt, and the commands that read it: `mlre progress` and `mlre today`.
 - `mlre_lab.lab.project`: A research result someone else can rerun with two commands: `mlre new project` scaffolds the repository, the README is a research memo, and the tests fail for the right reasons.
 - `mlre_lab.lab.report`: The reproduction report's skeleton: every section a reader expects, with the environment and the ablation table filled in from the runs, never typed.
