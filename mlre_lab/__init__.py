@@ -17,6 +17,7 @@ Modules:
 - `mlre_lab.checks.tokenizer`: The checks that grade the exercises on tokenization: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.checks.transformer`: The checks that grade the exercises on the transformer: each compares a learner's function with the reference on seeded inputs and says what is wrong.
 - `mlre_lab.core`: Where code runs, how a run is made repeatable, and what to write down so a number can be trusted later.
+- `mlre_lab.evals`: Metrics checked against scikit-learn, calibration (ECE with equal-width and equal-mass bins, reliability diagrams, temperature scaling), slices with bootstrap intervals and Holm-corrected flags, paired comparisons, galleries of the most confident mistakes, and a report that ends with what you would change next; `mlre eval` runs it all on a trained character model.
 - `mlre_lab.infer`: Serving a trained model: batched generation with left padding, the KV cache and its memory, latency against throughput, int8 weight-only quantisation, and `torch.compile` for the decode step.
 - `mlre_lab.lab.cli`: One entry point for the lab's tools: `mlre doctor`, and the subcommands later lessons add.
 - `mlre_lab.lab.drill`: A question bank for the seven rounds of a research-engineering loop with model answers kept hidden until asked for, timed tensor drills graded like every exercise, and project-defense drills filled with your own numbers.
@@ -38,6 +39,7 @@ Modules:
 - `mlre_lab.scratch.small_model`: An MLP and a small CNN on scikit-learn's bundled digits, a compact training loop, and five tests that catch the bugs a loss curve hides.
 - `mlre_lab.scratch.tensors`: Index, broadcast, rearrange and contract tensors with named dimensions, and check every step.
 - `mlre_lab.shapes`: Say what shape a tensor must have, in words, and get an error that names the dimension when it does not.
+- `mlre_lab.stats`: Seed variance and how many seeds you need, confidence intervals (t and bootstrap), paired comparisons (paired bootstrap, permutation test, McNemar), Holm–Bonferroni for many comparisons, effect sizes, and what "significant" does not mean.
 - `mlre_lab.sweep`: One number from one seed is an anecdote. `mlre sweep` runs every cell of a grid with several seeds, skips what already finished, and reports each cell as a mean with a 95% confidence interval.
 - `mlre_lab.text.tokenizer`: Turning text into integers: a character tokenizer, then byte-level BPE as GPT-2 does it, trained from scratch.
 - `mlre_lab.train.checkpoint`: Save everything a run needs to continue bit for bit, so that a crash at any instant costs at most the steps since the last checkpoint — and never the checkpoint itself.

@@ -1,5 +1,14 @@
-"""The few figures every lesson draws — curves, heatmaps, functions — drawn one way, so lessons and your own
-experiments share them.
+"""The few figures every lesson draws — curves, heatmaps, functions — drawn one way, so lessons and your own experiments share them.
+
+A figure often says more than a table: a learning curve shows whether a run is still improving, an attention map
+shows what a head reads, a schedule's shape shows its warmup at a glance. The lessons draw three kinds of figure,
+and this module draws each in one function that returns its matplotlib `Axes`, so you can add to it:
+
+- `plot_curves`: one or more curves of `(x, y)` points, such as losses against steps;
+- `plot_heatmap`: a matrix with labelled rows and columns, such as attention weights;
+- `plot_functions`: functions of one variable over a range, such as activations or learning-rate schedules.
+
+matplotlib is imported inside each function, so importing `mlre_lab.plot` costs nothing until you draw.
 
 Docs: https://mlre-lab.github.io/mlre-lab/plot.html.md"""
 

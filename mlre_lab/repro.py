@@ -1,5 +1,16 @@
-"""A paper's claim, rebuilt small enough to run on a laptop, with a baseline, ablations over seeds, confidence
-intervals, a leakage audit of the split, and an honest account of what did and did not reproduce.
+"""A paper's claim, rebuilt small enough to run on a laptop, with a baseline, ablations over seeds, confidence intervals, a leakage audit of the split, and an honest account of what did and did not reproduce.
+
+"Grokking" (Power et al., 2022, [arXiv:2201.02177](https://arxiv.org/abs/2201.02177)) reports that a small
+transformer trained on a small algorithmic dataset — `a ∘ b mod p` for every pair, a fraction of them for training —
+first memorises the training set, and only much later, long after training accuracy hit 100%, suddenly generalises
+to the held-out pairs. Weight decay makes it happen far sooner; a smaller training fraction makes it later.
+Nanda et al. (2023, [arXiv:2301.05217](https://arxiv.org/abs/2301.05217)) reproduced it with a simple, fully
+specified setup — modular addition, a one-layer transformer, AdamW with weight decay 1, full-batch training on
+30% of the pairs — and that setup is our reference.
+
+The lesson is the reproduction itself, in the shape a report takes: the claim, the smallest setup that tests it,
+the baseline, ablations with seeds and intervals, a check of what the validation set leaks, and a written account.
+Everything is in `mlre_lab.repro`; the grid runs through `mlre sweep` (lesson 09a).
 
 Docs: https://mlre-lab.github.io/mlre-lab/reproduction.html.md"""
 

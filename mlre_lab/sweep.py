@@ -1,5 +1,9 @@
-"""One number from one seed is an anecdote. `mlre sweep` runs every cell of a grid with several seeds, skips what
-already finished, and reports each cell as a mean with a 95% confidence interval.
+"""One number from one seed is an anecdote. `mlre sweep` runs every cell of a grid with several seeds, skips what already finished, and reports each cell as a mean with a 95% confidence interval.
+
+An ablation is a sweep: the baseline, then one change at a time, each repeated over seeds. Done by hand it goes
+wrong in predictable ways: a run is forgotten, a crashed run is silently missing from the mean, a rerun overwrites
+the first attempt, and the table in the report was typed from a terminal. This notebook builds `mlre_lab.sweep`,
+which owns those chores.
 
 Docs: https://mlre-lab.github.io/mlre-lab/sweep.html.md"""
 

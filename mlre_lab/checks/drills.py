@@ -1,5 +1,9 @@
-"""The checks that grade the timed tensor-manipulation drills of `mlre drill tensors`: each compares a learner's
-function with a reference on seeded inputs, edge cases included, and with torch's own op where one exists.
+"""The checks that grade the timed tensor-manipulation drills of `mlre drill tensors`: each compares a learner's function with a reference on seeded inputs, edge cases included, and with torch's own op where one exists.
+
+Interview coding rounds for research engineers favour short tensor problems: gather the right rows, compute all
+pairwise distances without a loop, take a running statistic, sum by segment, build a mask. Each is five to ten
+minutes when you know the idiom and much longer when you do not. The drills live in `solutions/14_drills.ipynb`
+(and `exercises/14_drills.ipynb`); the lesson [14b · Interview preparation](14b_interviews.ipynb) times them.
 
 Docs: https://mlre-lab.github.io/mlre-lab/checks_drills.html.md"""
 

@@ -1,5 +1,26 @@
-"""Seven questions, a claims table, and a check that says when a review is finished: `mlre new review` and
-`mlre review check`.
+"""Seven questions, a claims table, and a check that says when a review is finished: `mlre new review` and `mlre review check`.
+
+A paper is an argument, not a recipe. It tells you what worked in the authors' setting, on their data, at their
+scale, with their baselines; it rarely says what they tried first, what broke, or what the number would be on
+your problem. A research engineer reads a paper to decide one thing: *is this worth building, and what is the
+smallest experiment that would tell us?* That needs a written review that anyone can check: which claims the
+paper makes, what evidence it gives for each, and how we would test them ourselves.
+
+This lesson builds the lab's review template, the command that writes one (`mlre new review`), and the command
+that refuses to call a review finished while a question is unanswered (`mlre review check`). Then it works two
+reviews from start to end: the transformer of phase 1, read again as a paper, and the grokking paper you
+reproduce in lesson 09. The completeness checker is not specific to reviews: evaluation reports and interview
+drill answers are Markdown files with `## ` sections too, and the same command checks them.
+
+## Three passes
+
+1. **Five minutes**: title, abstract, figures, the main results table, the conclusion. Write down the claim in one
+   sentence and the baseline it beats. Most papers stop here: the claim does not matter to you.
+2. **An hour**: the method section with a pen. Write the core mechanism as one paragraph you could explain at a
+   whiteboard; list every number the paper reports and where it comes from (a table, a figure, an appendix).
+3. **Half a day**, only for a paper you might build on: the appendix, the code if there is any, the
+   hyper-parameters. List what is missing (the learning-rate schedule, the tokenizer, the number of seeds) and
+   what you would need to reproduce the main claim. This pass ends with the smallest reproduction you believe.
 
 Docs: https://mlre-lab.github.io/mlre-lab/reading_papers.html.md"""
 

@@ -1,5 +1,17 @@
-"""A question bank for the seven rounds of a research-engineering loop with model answers kept hidden until asked
-for, timed tensor drills graded like every exercise, and project-defense drills filled with your own numbers.
+"""A question bank for the seven rounds of a research-engineering loop with model answers kept hidden until asked for, timed tensor drills graded like every exercise, and project-defense drills filled with your own numbers.
+
+The plan's last days ask for two things: interview stories built around experiment design, debugging and
+trade-offs, and an hour defending one of your projects. Both are practice, and practice needs three tools:
+questions to answer out loud *before* reading an answer; short coding drills against the clock; and hard questions
+about your own project, asked with its real numbers so the answer cannot stay vague. `mlre drill` provides all
+three:
+
+```
+mlre drill questions [--category C] [--count N]   # questions only; answers stay hidden
+mlre drill answer ID                              # the model answer, once you have given yours
+mlre drill tensors start | grade                  # the timed tensor drills (exercise set 14)
+mlre drill defend PROJECT [--out FILE]            # defense questions with PROJECT's numbers; then mlre review check FILE
+```
 
 Docs: https://mlre-lab.github.io/mlre-lab/interviews.html.md"""
 

@@ -1,5 +1,22 @@
-"""A research result someone else can rerun with two commands: `mlre new project` scaffolds the repository,
-the README is a research memo, and the tests fail for the right reasons.
+"""A research result someone else can rerun with two commands: `mlre new project` scaffolds the repository, the README is a research memo, and the tests fail for the right reasons.
+
+A notebook that produced a good number is not yet a result. Someone else — a reviewer, a teammate, you in six
+months — must be able to clone the repository, run *two* commands, and see the same number come out, or see a
+test fail that says why not. That takes a handful of habits, each cheap on the day and expensive to add later:
+
+- **A pinned environment.** `torch>=2` is a wish; `torch==2.13.0` is a fact. The scaffold pins every dependency to
+  the version this lab runs, and writes the full environment next to every result.
+- **Seeds everywhere**, set once at the entry point, and recorded with the result.
+- **A config file**, not constants in a script: the config is the experiment, and it is saved with the run.
+- **Data checksums.** A changed split silently changes every number; a checksum in the run's record makes it loud.
+- **Tests that fail for the right reasons**: shapes, a loss at initialisation equal to log(classes), gradients
+  that reach every parameter, a training smoke test that must learn *something* in seconds, and a seeded
+  repeat that must be identical. Each fails for one cause and names it.
+- **A decision log**: what was decided, when, why, and on which evidence. The README is a research memo —
+  question, result with confidence intervals, how to reproduce, limitations, decisions — not a list of files.
+
+This notebook builds `mlre new project NAME [--from RUN|REPORT]`, which writes such a repository around the
+lesson-09 reproduction (modular addition, a small network, AdamW with weight decay), and shows its README.
 
 Docs: https://mlre-lab.github.io/mlre-lab/packaging.html.md"""
 

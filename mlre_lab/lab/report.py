@@ -1,5 +1,9 @@
-"""The reproduction report's skeleton: every section a reader expects, with the environment and the ablation table
-filled in from the runs, never typed.
+"""The reproduction report's skeleton: every section a reader expects, with the environment and the ablation table filled in from the runs, never typed.
+
+`mlre new report NAME` scaffolds a report notebook with the sections of lesson 09's worked report: claim, setup,
+environment (a cell that fills itself in), baseline, the ablation table (a cell that reads a sweep directory), what
+reproduced, what did not and why, and the decision log. Unfilled sections say `TODO`. Scaffolding is course machinery, not research code, so it lives in the
+lab layer: `mlre_lab.lab.report`.
 
 Docs: https://mlre-lab.github.io/mlre-lab/report.html.md"""
 

@@ -1,5 +1,7 @@
-"""`mlre new review` writes a paper review from the seven-question template; `mlre review check` says what is left
-to answer in a review, a report or a set of drill answers.
+"""`mlre new review` writes a paper review from the seven-question template; `mlre review check` says what is left to answer in a review, a report or a set of drill answers.
+
+Lesson [08 · Reading papers like an engineer](08_reading_papers.ipynb) explains the seven questions, the claims
+table and the rules for "finished" (`mlre_lab.checks.reviews`). This notebook is the two commands around them.
 
 Docs: https://mlre-lab.github.io/mlre-lab/reviews.html.md"""
 
