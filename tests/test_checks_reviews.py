@@ -7,7 +7,7 @@ from .conftest import ROOT
 from .mutation import mutation_tests
 
 EXAMPLE = R.document_text(ROOT / "examples" / "reviews" / "grokking.ipynb")
-_, _ROWS = R.markdown_table(R.answer_text(R.split_sections(EXAMPLE)[1][-1].body))
+_, _ROWS = R.parse_markdown_table(R.answer_text(R.split_sections(EXAMPLE)[1][-1].body))
 CLAIMS = [tuple(row) for row in _ROWS]
 
 

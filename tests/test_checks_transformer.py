@@ -44,6 +44,102 @@ def swiglu(act=F.silu, swap=False):
     return fn
 
 
+
+# ---- the learner's block, GPT and cached generation: the library's classes behind the exercise's call signatures ----
+
+class BlockAsExercise(L.Block):
+    "The library's `Block`, called as the exercise calls a block: `block(x, cos, sin)` with rotary tables or None."
+    def __init__(self, config):
+        super().__init__(config)
+        self.config = config
+
+    def rotary(self, cos, sin, seq):
+        if cos is None:
+            return None
+        c = self.config
+        rotary = L.Rotary(c.d_head, seq, c.rope_base, c.rope_layout).to(cos.device)
+        rotary.cos, rotary.sin = cos, sin
+        return rotary
+
+    def forward(self, x, cos, sin):
+        return super().forward(x, self.rotary(cos, sin, x.size(1)))
+
+
+class BlockIgnoresRope(BlockAsExercise):
+    def forward(self, x, cos, sin):
+        return L.Block.forward(self, x, None)
+
+
+class BlockSwapsCosSin(BlockAsExercise):
+    def forward(self, x, cos, sin):
+        return L.Block.forward(self, x, self.rotary(sin, cos, x.size(1)))
+
+
+class BlockDetachesInput(BlockAsExercise):
+    def forward(self, x, cos, sin):
+        return super().forward(x.detach(), cos, sin)
+
+
+class GPTWritten(L.GPT):
+    "The library's forward pass written out, with one mistake switchable per subclass."
+    final_norm, position_offset, pass_rotary = True, 0, True
+
+    def forward(self, idx):
+        x = self._embed_tokens(idx)
+        if "wpe" in self.transformer:
+            start = self.position_offset
+            x = x + self.transformer.wpe(torch.arange(start, start + idx.size(1), device=idx.device))
+        for layer, block in enumerate(self.transformer.h):
+            x = block(x, self.rotary if self.pass_rotary else None, None, layer, None, None)
+        return self.lm_head(self.transformer.ln_f(x) if self.final_norm else x)
+
+
+class GPTNoFinalNorm(GPTWritten):
+    final_norm = False
+
+
+class GPTPositionsFromOne(GPTWritten):
+    position_offset = 1
+
+
+class GPTWithoutRope(GPTWritten):
+    pass_rotary = False
+
+
+class GPTUntiedHead(L.GPT):
+    def __init__(self, config):
+        super().__init__(config)
+        self.lm_head.weight = torch.nn.Parameter(self.lm_head.weight.detach().clone())
+
+
+class GreedyGenerator(L.GPT):
+    "The library's GPT with the exercise's `generate(idx, max_new_tokens, use_cache=True)`: greedy."
+    def generate(self, idx, max_new_tokens, use_cache=True):
+        return super().generate(idx, max_new_tokens, temperature=0.0, use_cache=use_cache)
+
+
+class GeneratorWithoutCache(L.GPT):
+    def generate(self, idx, max_new_tokens, use_cache=True):
+        return super().generate(idx, max_new_tokens, temperature=0.0, use_cache=False)
+
+
+class GeneratorOneShort(L.GPT):
+    def generate(self, idx, max_new_tokens, use_cache=True):
+        return super().generate(idx, max_new_tokens - 1, temperature=0.0, use_cache=use_cache)
+
+
+class GeneratorSampling(L.GPT):
+    def generate(self, idx, max_new_tokens, use_cache=True):
+        g = torch.Generator(device=idx.device).manual_seed(0)
+        return super().generate(idx, max_new_tokens, temperature=1.0, use_cache=use_cache, generator=g)
+
+
+class StubModule(torch.nn.Module):
+    "What the exercise's class holds before the learner writes anything."
+    def __init__(self, config):
+        raise NotImplementedError("exercise stub")
+
+
 # check name -> (check, reference, {mutant name: mutant})
 CHECKS = {
     "rms_norm": (T.check_rms_norm, T._rms_norm_reference, {
@@ -79,6 +175,22 @@ CHECKS = {
         "cumulative mass in vocabulary order (no sort)": top_p(sort=False),
         "cumulative sum of logits, not probabilities": top_p(on_logits=True),
         "returns probabilities": lambda logits, p: L.top_p_filter(logits, p).softmax(-1),
+    }),
+    "block": (T.check_block, BlockAsExercise, StubModule, {
+        "ignores the rotary tables": BlockIgnoresRope,
+        "swaps cos and sin": BlockSwapsCosSin,
+        "detaches its input (no gradient reaches x)": BlockDetachesInput,
+    }),
+    "gpt": (T.check_gpt, GPTWritten, StubModule, {
+        "no final norm": GPTNoFinalNorm,
+        "learned positions counted from 1": GPTPositionsFromOne,
+        "RoPE tables never passed to the blocks": GPTWithoutRope,
+        "lm_head not tied to wte": GPTUntiedHead,
+    }),
+    "cached_generation": (T.check_cached_generation, GreedyGenerator, StubModule, {
+        "never uses the cache": GeneratorWithoutCache,
+        "one token short": GeneratorOneShort,
+        "samples instead of greedy": GeneratorSampling,
     }),
 }
 (test_every_check_is_mutation_tested, test_reference_passes, test_stub_rejected,

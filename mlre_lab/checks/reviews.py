@@ -39,7 +39,7 @@ from .harness import Check
 
 # %% auto #0
 __all__ = ['QUESTIONS', 'CLAIMS', 'CLAIMS_COLUMNS', 'MIN_WORDS', 'MIN_CLAIMS', 'METRIC_WORDS', 'Section', 'split_sections',
-           'answer_text', 'markdown_table', 'is_placeholder', 'completeness_problems', 'document_text',
+           'answer_text', 'parse_markdown_table', 'is_placeholder', 'completeness_problems', 'document_text',
            'document_problems', 'has_metric', 'check_review', 'check_claims']
 
 # %% ../../nbs/08_reading_papers.ipynb #c004
@@ -100,7 +100,7 @@ def answer_text(body: str) -> str:
     return "\n".join(line for line in lines if not line.lstrip().startswith(">")).strip()
 
 
-def markdown_table(text: str) -> tuple[list[str], list[list[str]]]:
+def parse_markdown_table(text: str) -> tuple[list[str], list[list[str]]]:
     "The header and rows of the first Markdown table in `text` (([], []) when there is none)."
     lines = [line.strip() for line in text.splitlines() if line.strip().startswith("|")]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
@@ -118,7 +118,7 @@ def _key(heading: str) -> str:
 
 
 def _table_problems(heading: str, answer: str) -> list[str]:
-    header, rows = markdown_table(answer)
+    header, rows = parse_markdown_table(answer)
     if not header:
         return []
     if not rows:
@@ -176,7 +176,7 @@ def document_problems(text: str) -> list[str]:
     problems = completeness_problems(text, (*QUESTIONS, CLAIMS))
     claims = next((s for s in found if _key(s.heading) == _key(CLAIMS)), None)
     if claims is not None:
-        header, _ = markdown_table(answer_text(claims.body))
+        header, _ = parse_markdown_table(answer_text(claims.body))
         if [h.lower() for h in header] != list(CLAIMS_COLUMNS):
             problems.append(f"{CLAIMS}: the table's columns must be {' | '.join(CLAIMS_COLUMNS)}")
     return problems
