@@ -4,7 +4,7 @@ Runs `mlre_lab.train.loop.train` (the same loop as `mlre train`, evaluation incl
 configs/shakespeare_char.toml, nanoGPT's CPU quick-start — and reports the median time per optimizer step (steps
 that evaluate or checkpoint excluded), tokens per second, the wall time of the whole run and the final validation
 loss. On a GPU it also reports MFU: achieved model FLOPs per second over the GPU's peak for the dtype, looked up
-by the GPU's name.
+by the GPU's name (`mlre_lab.perf`: `gpt_flops`, `peak_flops`, `mfu`).
 
 Reference, nanoGPT's CPU quick-start on tinyshakespeare on a 2-core machine: about 33 ms/iter, validation loss
 1.886 after 2000 iterations, 149 s including evaluation.
@@ -27,45 +27,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mlre_lab.perf import gpt_flops, mfu, peak_flops  # noqa: E402
 from mlre_lab.train.config import load_config  # noqa: E402
 from mlre_lab.train.loop import Hook, train  # noqa: E402
-
-# Dense peak TFLOP/s per GPU (no sparsity), from the vendors' data sheets: (bf16/fp16 tensor cores, tf32 tensor cores).
-# Matched against torch.cuda.get_device_name() in this order, so specific names come before general ones.
-PEAK_TFLOPS = [
-    ("H100 NVL", (835.0, 417.5)),
-    ("H100 PCIe", (756.5, 378.0)),
-    ("H100", (989.4, 494.7)),  # SXM: "NVIDIA H100 80GB HBM3"
-    ("GH200", (989.4, 494.7)),
-    ("H200", (989.4, 494.7)),
-    ("H800", (989.4, 494.7)),
-    ("A100", (312.0, 156.0)),
-    ("A800", (312.0, 156.0)),
-    ("L40S", (362.1, 183.0)),
-    ("L40", (181.0, 90.5)),
-    ("L4", (121.0, 60.0)),
-    ("A10G", (70.0, 35.0)),
-    ("A10", (125.0, 62.5)),
-    ("RTX 4090", (165.2, 82.6)),
-    ("RTX 3090", (71.0, 35.6)),
-    ("V100", (125.0, None)),  # fp16 only: no bf16, no tf32
-    ("T4", (65.0, None)),
-]
-
-
-def peak_flops(gpu_name: str, dtype: str) -> float | None:
-    "Peak FLOP/s of `gpu_name` for `dtype` (float32 runs on tf32 tensor cores when allowed), or None if unknown."
-    for key, (half, tf32) in PEAK_TFLOPS:
-        if key in gpu_name:
-            tflops = half if dtype in ("bfloat16", "float16") else tf32
-            return None if tflops is None else tflops * 1e12
-    return None
-
-
-def flops_per_token(model) -> float:
-    "Training FLOPs per token: 6 per parameter (forward + backward) plus attention's 12·layers·d_model·seq."
-    c = model.config
-    return 6 * model.num_params() + 12 * c.n_layer * c.d_model * c.block_size
 
 
 class Timer(Hook):
@@ -105,9 +69,9 @@ def main(argv=None) -> int:
               "final_val_loss": [r["val_loss"] for r in rows if "val_loss" in r][-1]}
     if device.type == "cuda":
         peak = peak_flops(report["device"], tc.dtype)
-        achieved = flops_per_token(model) * report["tokens_per_s"]
-        report["model_tflops"] = achieved / 1e12
-        report["mfu"] = achieved / peak if peak else None
+        flops = gpt_flops(model.config, tc.batch_size * tc.grad_accum, config.model.block_size)  # per step
+        report["model_tflops"] = flops / (ms_per_step / 1000) / 1e12
+        report["mfu"] = mfu(flops, ms_per_step / 1000, peak) if peak else None
     for k, v in report.items():
         print(f"{k:>16}: {v:.4g}" if isinstance(v, float) else f"{k:>16}: {v}")
     if args.json:
