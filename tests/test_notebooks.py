@@ -2,6 +2,8 @@
 follows the lab's policy (committed without outputs). The policy is checked on what git records, so a lesson a learner
 ran and saved in JupyterLab, outputs and all, does not fail the suite."""
 import filecmp
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -42,7 +44,11 @@ def staged_text(path: Path, root: Path = ROOT) -> str:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_is_committed_clean(path):
-    nb = nbformat.reads(staged_text(path), as_version=4)
+    text = staged_text(path)
+    ids = [cell.get("id") for cell in json.loads(text)["cells"]]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not repeated, f"{path.relative_to(ROOT)}: cell ids used twice (nbformat would rename them): {repeated}"
+    nb = nbformat.reads(text, as_version=4)
     nbformat.validate(nb)
     for index, cell in enumerate(nb.cells):
         where = f"{path.relative_to(ROOT)} cell {index} (as staged in git)"
@@ -84,3 +90,24 @@ def test_solutions_have_no_notest_cells(path):
 
 def test_there_are_notebooks_to_check():
     assert (ROOT / "nbs" / "index.ipynb") in NOTEBOOKS and (ROOT / "nbs" / "00_core.ipynb") in NOTEBOOKS
+
+
+# Phase 1's lessons; 01c (plotting helpers) and 05a (the option names) are reference pages, not lessons.
+PHASE_1_LESSONS = sorted(p for p in (ROOT / "nbs").glob("0[0-7]*.ipynb") if p.stem not in ("01c_plot", "05a_options"))
+
+
+@pytest.mark.parametrize("path", PHASE_1_LESSONS, ids=lambda p: p.stem)
+def test_lesson_states_objectives_asks_first_and_cites_papers(path):
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    headings = [s.splitlines()[0] for s in cells if s.startswith("## ")]
+    assert headings[0] == "## Learning objectives", f"{path.name}: the first section is {headings[0]!r}"
+    objectives = next(s for s in cells if s.startswith("## Learning objectives"))
+    assert objectives.count("\n- ") >= 2, f"{path.name}: fewer than two learning objectives"
+    questions = next((s for s in cells if s.startswith("## Questions to start with")), "")
+    assert questions.count("<details><summary>Answer</summary>") >= 2 and questions.count("</details>") >= 2, (
+        f"{path.name}: needs at least two questions with collapsed answers before the lesson answers them")
+    assert headings[1] == "## Questions to start with", f"{path.name}: the questions must come before the lesson"
+    papers = next((s for s in cells if s.startswith("## Papers")), "")
+    cited = [line for line in papers.splitlines() if line.startswith("- ")]
+    assert cited and all(re.search(r"\((19|20)\d\d\)", line) for line in cited), (
+        f"{path.name}: '## Papers' must list the work it builds on, each entry with its year")
