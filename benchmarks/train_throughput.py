@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from mlre_lab.perf import gpt_flops, mfu, peak_flops  # noqa: E402
 from mlre_lab.train.config import load_config  # noqa: E402
-from mlre_lab.train.loop import Hook, train  # noqa: E402
+from mlre_lab.train.loop import Hook, resolve_dtype, train  # noqa: E402
 
 
 class Timer(Hook):
@@ -63,12 +63,13 @@ def main(argv=None) -> int:
     model = result["model"]
     device = model.lm_head.weight.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    report = {"device": name, "torch": torch.__version__, "dtype": tc.dtype, "compile": tc.compile,
+    dtype = resolve_dtype(tc.dtype, device)
+    report = {"device": name, "torch": torch.__version__, "dtype": dtype, "compile": tc.compile,
               "steps": result["step"], "params": model.num_params(), "ms_per_step": ms_per_step,
               "tokens_per_s": 1000 * tokens_per_step / ms_per_step, "wall_s": wall,
               "final_val_loss": [r["val_loss"] for r in rows if "val_loss" in r][-1]}
     if device.type == "cuda":
-        peak = peak_flops(report["device"], tc.dtype)
+        peak = peak_flops(report["device"], dtype)
         flops = gpt_flops(model.config, tc.batch_size * tc.grad_accum, config.model.block_size)  # per step
         report["model_tflops"] = flops / (ms_per_step / 1000) / 1e12
         report["mfu"] = mfu(flops, ms_per_step / 1000, peak) if peak else None

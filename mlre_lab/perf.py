@@ -29,7 +29,7 @@ from .nn.transformer import GPTConfig
 from .text.tokenizer import CharTokenizer
 from .train.config import ConfigError, load_config
 from .train.data import prepare_data
-from .train.loop import Run, autocast, build_model, configure_optimizer, lm_loss, resolve_device
+from .train.loop import Run, autocast, build_model, configure_optimizer, lm_loss, resolve_device, resolve_dtype
 
 # %% auto #0
 __all__ = ['CPU_ATTENTION_FLOPS', 'PEAK_TFLOPS', 'STEP_PHASES', 'PROFILE_QUESTIONS', 'synchronize', 'Timing', 'time_fn',
@@ -334,6 +334,7 @@ def profile_config(config, steps: int = 20, warmup: int = 3, trace_path: str | P
     "Profile one training step (one micro-batch) of the model, data, device and dtype that `config` describes."
     tc = config.train
     device = resolve_device(tc.device)
+    dtype = resolve_dtype(tc.dtype, device)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     torch.manual_seed(tc.seed)
@@ -346,9 +347,9 @@ def profile_config(config, steps: int = 20, warmup: int = 3, trace_path: str | P
     if peak_tflops is not None:
         peak = peak_tflops * 1e12
     else:
-        peak = peak_flops(torch.cuda.get_device_name(device), tc.dtype) if device.type == "cuda" else None
+        peak = peak_flops(torch.cuda.get_device_name(device), dtype) if device.type == "cuda" else None
     return profile_training_step(compiled, optimizer, get_batch, gpt_flops(model.config, tc.batch_size,
-                                 config.model.block_size), device=device, dtype=tc.dtype,
+                                 config.model.block_size), device=device, dtype=dtype,
                                  grad_clip=config.optim.grad_clip, steps=steps, warmup=warmup,
                                  trace_path=trace_path, peak=peak)
 

@@ -18,7 +18,7 @@ from mlre_lab.train.checkpoint import (
 )
 from mlre_lab.train.config import Config, ConfigError, DataConfig, load_config
 from mlre_lab.train.data import DataError, Document, prepare_data, read_documents, validate_split
-from mlre_lab.train.loop import Run, build_model, runs_cli, sample_cli, train, train_cli, train_step
+from mlre_lab.train.loop import Run, build_model, resolve_dtype, runs_cli, sample_cli, train, train_cli, train_step
 
 from .conftest import ROOT
 from .train_helpers import mlre, tiny_config
@@ -181,6 +181,9 @@ def test_train_runs_and_sample_commands(tmp_path, capsys):
             "tb", "checkpoints"} <= names
     assert any(p.name.startswith("events.out.tfevents") for p in (run.path / "tb").iterdir())
     assert sorted(p.name for p in run.checkpoints.glob("*.pt")) == ["ckpt_00000020.pt", "ckpt_00000024.pt"]
+    # the config says dtype = "auto" (the default); the run records what it chose on this machine
+    assert load_config(run.path / "config.toml").train.dtype == "auto"
+    assert run.read_json("status.json")["dtype"] == resolve_dtype("auto", torch.device("cpu"))
     steps = [r["step"] for r in run.metrics() if "loss" in r]
     assert steps == list(range(2, 25, 2))
     env = json.loads((run.path / "environment.json").read_text())

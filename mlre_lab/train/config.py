@@ -165,7 +165,9 @@ class TrainConfig(_Section):
     sample_tokens: int = option(200, "tokens to generate at each evaluation; 0 = none", lo=0)
     seed: int = option(1337, "seed for weights, data order and dropout", lo=0, hi=2**32 - 1)
     device: str = option("auto", "'auto' (mlre_lab.core.default_device), 'cpu', 'cuda', 'cuda:1', 'mps'")
-    dtype: str = option("float32", "compute precision under autocast", choices=("float32", "bfloat16", "float16"))
+    dtype: str = option("auto", "compute precision under autocast; auto: bfloat16 where the device computes it "
+                        "natively (CUDA, AMX or AVX-512 BF16 CPUs), else float32",
+                        choices=("auto", "float32", "bfloat16", "float16"))
     compile: bool = option(False, "torch.compile the model")
     num_threads: int = option(0, "torch CPU threads; 0 = leave torch's default", lo=0)
     progress: bool = option(True, "show a tqdm progress bar")

@@ -25,11 +25,12 @@ torchrun --nproc_per_node 2 $(which mlre) train configs/default.toml   # the sam
 For scale: the default run — a 4-layer, width-128 character-level GPT, 2,500 steps of 12 × 64 tokens on
 2.5 MB of Python 3.11's standard library — takes about 95 s on 2 CPU cores and reaches a validation loss of
 about 1.69 (the validation files are files the model never saw). `benchmarks/train_throughput.py` runs
-nanoGPT's CPU quick-start configuration through this loop in bfloat16 autocast: 27.1 ms per step and validation
-loss 1.894 on tinyshakespeare, where nanoGPT's own float32 loop took 37–38 ms per step (1.886) in the same session
-on the same machine; this loop in float32 took 37.2 ms then (and 28.5 ms against nanoGPT's 33.2 ms on a quieter
-occasion). The difference is bfloat16 matmuls on the CPU's AMX units, with attention kept in float32 (torch's
-bfloat16 attention backward is slow on CPUs), fused AdamW, and no per-step synchronisation.
+nanoGPT's CPU quick-start configuration through this loop. On a CPU with AMX, in bfloat16 autocast, it took 27.1 ms
+per step (validation loss 1.894 on tinyshakespeare) where nanoGPT's own float32 loop took 37–38 ms (1.886) in the
+same session; this loop in float32 took 37.2 ms then. The difference is bfloat16 matmuls on the AMX units, with
+attention kept in float32 (torch's bfloat16 attention backward is slow on CPUs), fused AdamW, and no per-step
+synchronisation. On an AVX2 CPU, which has no bfloat16 units, `train.dtype = "auto"` runs float32, and the two loops
+are within about 10% of each other: the matmuls, the same in both, are most of the step.
 
 Docs: https://mlre-lab.github.io/mlre-lab/experiments.html.md"""
 
@@ -75,10 +76,10 @@ from .config import Config, ConfigError, OptimConfig, load_config, to_toml
 from .data import DataError, TokenData, prepare_data
 
 # %% auto #0
-__all__ = ['DTYPES', 'DEBUG_ENV', 'USER_ERRORS', 'optimizer_class', 'configure_optimizer', 'lr_at', 'WarmupCosine', 'autocast',
-           'grad_scaler', 'lm_loss', 'train_step', 'evaluate', 'sample_text', 'Dist', 'init_distributed',
-           'resolve_device', 'Run', 'Hook', 'MetricsFile', 'TensorBoard', 'ProgressBar', 'build_model', 'train',
-           'describe_failure', 'train_cli', 'runs_cli', 'sample_cli']
+__all__ = ['DTYPES', 'DEBUG_ENV', 'USER_ERRORS', 'optimizer_class', 'configure_optimizer', 'lr_at', 'WarmupCosine',
+           'native_bfloat16', 'resolve_dtype', 'autocast', 'grad_scaler', 'lm_loss', 'train_step', 'evaluate',
+           'sample_text', 'Dist', 'init_distributed', 'resolve_device', 'Run', 'Hook', 'MetricsFile', 'TensorBoard',
+           'ProgressBar', 'build_model', 'train', 'describe_failure', 'train_cli', 'runs_cli', 'sample_cli']
 
 # %% ../../nbs/07_experiments.ipynb #c006
 def optimizer_class(path: str) -> type[torch.optim.Optimizer]:
@@ -130,8 +131,29 @@ class WarmupCosine:
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def native_bfloat16(device: torch.device, cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    "Whether `device` multiplies bfloat16 in hardware: a CUDA GPU that supports it, or a CPU with AMX or AVX-512 BF16."
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            flags = Path(cpuinfo).read_text()
+        except OSError:  # not Linux: without the flags, assume none (float32 is never the slow choice)
+            return False
+        return "amx_bf16" in flags or "avx512_bf16" in flags
+    return False
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    "`train.dtype` as run on `device`: 'auto' is bfloat16 where the device computes it natively, else float32."
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if native_bfloat16(device) else "float32"
+
+
 def autocast(device: torch.device, dtype: str):
     "The autocast context for `dtype` on `device` (a no-op for float32)."
+    dtype = resolve_dtype(dtype, device)
     if dtype == "float32":
         return contextlib.nullcontext()
     if dtype == "float16" and device.type != "cuda":
@@ -141,7 +163,7 @@ def autocast(device: torch.device, dtype: str):
 
 def grad_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
     "A gradient scaler, enabled only for float16 (bfloat16 and float32 have the range to need none)."
-    return torch.amp.GradScaler(device.type, enabled=dtype == "float16")
+    return torch.amp.GradScaler(device.type, enabled=resolve_dtype(dtype, device) == "float16")
 
 # %% ../../nbs/07_experiments.ipynb #c015
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -289,6 +311,16 @@ class Run:
             return "killed"
         return s["status"]
 
+    def load_model(self, device: str | torch.device = "cpu") -> tuple[GPT, CharTokenizer]:
+        "The model of the newest valid checkpoint, in eval mode on `device`, and the run's tokenizer."
+        found = latest_checkpoint(self.checkpoints)
+        if found is None:
+            raise CheckpointError(f"run {self.path} has no valid checkpoint yet")
+        tokenizer = CharTokenizer.load(self.path / "tokenizer.json")
+        model = build_model(self.config(), tokenizer.vocab_size)
+        model.load_state_dict(found[1]["model"])
+        return model.to(device).eval(), tokenizer
+
     def metrics(self) -> list[dict]:
         "Every complete line of metrics.jsonl (a line cut short by a crash is ignored)."
         if not self.metrics_path.exists():
@@ -408,7 +440,8 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls on tensor cores, as nanoGPT does
         torch.backends.cudnn.allow_tf32 = True
     seed_everything(tc.seed)
-    amp = lambda: autocast(device, tc.dtype)
+    dtype = resolve_dtype(tc.dtype, device)
+    amp = lambda: autocast(device, dtype)
     amp()  # fail now, not mid-run, if the dtype does not suit the device
 
     data = prepare_data(config.data, CharTokenizer.train, ddp.rank, ddp.world_size)
@@ -422,7 +455,7 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, WarmupCosine(config.optim.warmup_steps, tc.max_steps, config.optim.min_lr / config.optim.lr
                                 if config.optim.lr else 1.0))
-    scaler = grad_scaler(device, tc.dtype)
+    scaler = grad_scaler(device, dtype)
     data_gen = torch.Generator().manual_seed(tc.seed)
     step, best_val = 0, math.inf
 
@@ -471,7 +504,7 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         data.tokenizer.save(run.path / "tokenizer.json.tmp")
         os.replace(run.path / "tokenizer.json.tmp", run.path / "tokenizer.json")
         run.write_json(f"environment-resume-{step}.json" if step else "environment.json", environment())
-        run.set_status("running", step=step, max_steps=tc.max_steps)
+        run.set_status("running", step=step, max_steps=tc.max_steps, dtype=dtype)
         hooks = [MetricsFile(run), TensorBoard(run, step), *hooks]
     if ddp.is_main and tc.progress:
         hooks = [*hooks, ProgressBar(step, tc.max_steps)]
@@ -532,12 +565,12 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     except BaseException as e:
         if run and ddp.is_main:
             status = "killed" if isinstance(e, KeyboardInterrupt) else "failed"
-            run.set_status(status, step=step, max_steps=tc.max_steps, error=f"{type(e).__name__}: {e}")
+            run.set_status(status, step=step, max_steps=tc.max_steps, dtype=dtype, error=f"{type(e).__name__}: {e}")
         emit("on_end", {"step": step, "status": "failed"})
         raise
     summary = {"step": step, "best_val_loss": best_val, "status": "finished"}
     if run and ddp.is_main:
-        run.set_status("finished", step=step, max_steps=tc.max_steps, best_val_loss=best_val)
+        run.set_status("finished", step=step, max_steps=tc.max_steps, dtype=dtype, best_val_loss=best_val)
     emit("on_end", summary)
     return {**summary, "model": raw_model, "data": data}
 
@@ -687,18 +720,16 @@ def sample_cli(argv: list[str]) -> int:
     except ConfigError as e:
         print(f"mlre sample: {e}", file=sys.stderr)
         return 2
-    found = latest_checkpoint(run.checkpoints)
-    if found is None:
-        print(f"mlre sample: run {run.path} has no valid checkpoint yet", file=sys.stderr)
+    device = resolve_device(run.config().train.device)
+    try:
+        model, tokenizer = run.load_model(device)
+    except CheckpointError as e:
+        print(f"mlre sample: {e}", file=sys.stderr)
         return 1
-    tokenizer = CharTokenizer.load(run.path / "tokenizer.json")
     unknown = sorted(set(args.prompt) - set(tokenizer.stoi))
     if unknown:
         print(f"mlre sample: the prompt has characters this run's vocabulary lacks: {unknown}", file=sys.stderr)
         return 2
-    device = resolve_device(run.config().train.device)
-    model = build_model(run.config(), tokenizer.vocab_size).to(device)
-    model.load_state_dict(found[1]["model"])
     print(sample_text(model, tokenizer, args.prompt, args.max_new_tokens, device, args.seed, args.temperature,
                       args.top_k))
     return 0
