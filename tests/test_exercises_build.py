@@ -1,9 +1,20 @@
 """The exercise generator: stubs keep hints and name their task, builds are byte-identical, drift is reported by
 file name, and malformed markers or headers are errors naming the notebook and cell."""
+import re
+
 import nbformat
 import pytest
 
-from mlre_lab.lab.exercises import ExerciseFormatError, build_all, build_exercise, exercises_cli, parse_tasks
+from mlre_lab.lab.exercises import (
+    BEGIN,
+    END,
+    ExerciseFormatError,
+    build_all,
+    build_exercise,
+    exercises_cli,
+    parse_tasks,
+    read_tasks,
+)
 
 from .conftest import BIN, ROOT, run
 
@@ -185,3 +196,33 @@ def test_the_committed_exercises_are_what_the_generator_produces(capsys):
     # The suite's `mlre exercises build --check`: exercises/ must be regenerated whenever solutions/ change.
     code = exercises_cli(["build", "--check", "--solutions", str(ROOT / "solutions"), "--out", str(ROOT / "exercises")])
     assert code == 0, capsys.readouterr().out
+
+
+HINTS = re.compile(r"<details><summary>(Hint \d: [^<]*)</summary>\n\n(.*?)\n</details>", re.S)
+
+
+def solution_lines(source: str) -> list[str]:
+    "The non-trivial lines inside the solution regions of a cell: the code a learner must write."
+    inside, lines = False, []
+    for line in source.splitlines():
+        if line.strip() in (BEGIN, END):
+            inside = line.strip() == BEGIN
+        elif inside and len(line.strip()) >= 20 and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_task_has_collapsed_hints_that_leave_the_code_to_the_learner(path):
+    nb = nbformat.read(path, as_version=4)
+    for task in read_tasks(path):
+        cells = nb.cells[task.start:task.stop]
+        where = f"{path.relative_to(ROOT)}, Task {task.number}"
+        hints = HINTS.findall("\n".join(c.source for c in cells if c.cell_type == "markdown"))
+        assert [summary for summary, _ in hints] == ["Hint 1: the idea", "Hint 2: the approach"], (
+            f"{where}: needs two collapsed hints, '<details><summary>Hint 1: the idea</summary>' then "
+            f"'Hint 2: the approach', found {[summary for summary, _ in hints]}")
+        code = "\n".join(c.source for c in cells if c.cell_type == "code")
+        assert "# HINT:" not in code, f"{where}: a '# HINT:' comment in the stub; move it into the collapsed hints"
+        given_away = [line for line in solution_lines(code) if any(line in text for _, text in hints)]
+        assert not given_away, f"{where}: a hint gives the solution's code away: {given_away}"
