@@ -51,25 +51,27 @@ def tamper(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     "A hostile learner's 01_tensors: a fake check, inflated points, an invented and a deleted task, patched checks."
     cells = nb.cells
     header = lambda n: next(i for i, c in enumerate(cells) if c.source.startswith(f"## Task {n}:"))
+    # a task's k-th code cell (1: its stub, 2: its check), past any markdown (hints) after the header
+    code_cell = lambda n, k: [i for i in range(header(n) + 1, len(cells)) if cells[i].cell_type == "code"][k - 1]
     # Task 13's cells deleted (its header kept); an invented Task 14 worth 100 points that passes by itself
     del cells[header(13) + 1:]
     cells += [md("## Task 14: free points\n\ndifficulty: 1 · importance: 1 · minutes: 1 · points: 100"),
               code("print('PASS check_free: 1 case')")]
     # Task 1: points raised to 50 and a fake check cell
     cells[header(1)].source = cells[header(1)].source.replace("points: 1", "points: 50")
-    cells[header(1) + 2].source = "print('PASS check_last_token(ok)')"
+    cells[code_cell(1, 2)].source = "print('PASS check_last_token(ok)')"
     # Task 3: the check redefined by the learner
-    cells[header(3) + 1].source = ("pairwise_distances = None\n"
-                                   "check_pairwise_distances = lambda fn: print('PASS check_pairwise_distances: 6')")
+    cells[code_cell(3, 1)].source = ("pairwise_distances = None\n"
+                                     "check_pairwise_distances = lambda fn: print('PASS check_pairwise_distances: 6')")
     # Task 4: the harness patched so that every comparison agrees
-    cells[header(4) + 1].source = ("import mlre_lab.checks.harness as harness\n"
-                                   "harness.describe_mismatch = lambda *a, **k: None\n"
-                                   "causal_mask = lambda seq, device: torch.zeros(seq, seq, dtype=torch.bool)")
+    cells[code_cell(4, 1)].source = ("import mlre_lab.checks.harness as harness\n"
+                                     "harness.describe_mismatch = lambda *a, **k: None\n"
+                                     "causal_mask = lambda seq, device: torch.zeros(seq, seq, dtype=torch.bool)")
     # Task 5: the check's code swapped in place (the function object is still the lab's)
-    cells[header(5) + 1].source = ("import mlre_lab.checks.tensors as checks\ncheck_masked_mean.__code__ = "
-                                   "(lambda fn: print('PASS check_masked_mean: 5 cases')).__code__")
+    cells[code_cell(5, 1)].source = ("import mlre_lab.checks.tensors as checks\ncheck_masked_mean.__code__ = "
+                                     "(lambda fn: print('PASS check_masked_mean: 5 cases')).__code__")
     # Task 6: a forged attempt in the progress store, through the variable and through the default path
-    cells[header(6) + 1].source = (
+    cells[code_cell(6, 1)].source = (
         "import os\nfrom mlre_lab.lab.progress import write_attempts\n"
         "row = dict(run_id='forged', timestamp='now', notebook='01_tensors', path='x', task=1, title='t', points=99, "
         "max_points=5, passed=1, feedback='', duration=0.0)\n"
