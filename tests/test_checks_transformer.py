@@ -208,4 +208,4 @@ def test_crossing_token_mistake_reports_the_dropped_token():
     with pytest.raises(CheckFailed) as info:
         T.check_top_p_filter(CHECKS["top_p_filter"][2]["drops the token that crosses p"])
     msg = str(info.value)
-    assert "output has infinity at index (batch=" in msg and "mass ranked above it is already >= p" in msg
+    assert "output has infinity at index (batch=" in msg and "mass ranked above it already reaches p" in msg

@@ -160,7 +160,8 @@ def test_messages_for_files_that_are_not_gradable(tmp_path, capsys, monkeypatch)
 
 def test_the_table_wraps_feedback_and_json_keeps_it_whole():
     feedback = ("check_one_hot failed on case 'vocab of 5': output has dtype torch.int64, expected torch.float32\n"
-                "  Hint: compare ids[..., None] with torch.arange(vocab, device=ids.device), then call .float()")
+                "  Hint: the output gains a last dimension of size vocab, 1.0 at the id and 0.0 elsewhere, as float32 "
+                "on ids' device, whatever the shape of ids.")
     result = grader.NotebookResult("work/01_tensors.ipynb", "01_tensors", [
         grader.TaskResult(6, "one-hot by comparison", 0, 1, False, feedback, 0.1)])
     text = format_result(result, width=80)

@@ -75,7 +75,8 @@ def check_masked_attention_weights(fn) -> None:
 
     run_check("check_masked_attention_weights", fn, attention_weights, _attention_cases(with_v=False),
               oracles={"F.scaled_dot_product_attention": via_sdpa}, grad=True,
-              hint="scores = q @ k.mT / sqrt(d_head); masked_fill(~mask, very negative) BEFORE softmax(dim=-1).")
+              hint="masked keys must get weight 0 and live rows sum to 1: the mask has to act on the scaled scores "
+                   "before they are normalised.")
 
 
 def check_attention(fn) -> None:
@@ -83,7 +84,8 @@ def check_attention(fn) -> None:
     sdpa = lambda q, k, v, mask: _live_rows(F.scaled_dot_product_attention(q, k, v, attn_mask=mask), mask)
     run_check("check_attention", fn, scaled_dot_product_attention, _attention_cases(with_v=True),
               oracles={"F.scaled_dot_product_attention": sdpa}, grad=True,
-              hint="softmax(q @ k.mT / sqrt(d_head) with masked scores very negative) @ v; all-masked rows give 0.")
+              hint="the output is the masked, scaled softmax weights applied to v, (batch, heads, seq_q, d_v); a query "
+                   "that sees no key gets an all-zero row.")
 
 
 def check_cached_causal_mask(fn) -> None:
@@ -95,7 +97,8 @@ def check_cached_causal_mask(fn) -> None:
     by_position = lambda seq_q, seq_k, device: (torch.arange(seq_k, device=device)[None, :] <=
                                                 torch.arange(seq_k - seq_q, seq_k, device=device)[:, None])
     run_check("check_cached_causal_mask", fn, causal_mask, cases, oracles={"positions compared": by_position},
-              hint="query i sits at position seq_k - seq_q + i and sees keys up to it: tril(diagonal=seq_k - seq_q).")
+              hint="the seq_q queries are the last seq_q of the seq_k positions, so the mask is aligned to the bottom "
+                   "right: the last query sees every key.")
 
 
 def _mha_reference(x: torch.Tensor, w_qkv: torch.Tensor, w_o: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -126,8 +129,8 @@ def check_multi_head_attention(fn) -> None:
              case("batch=1, seq=9, d_model=16, heads=4", 1, 9, 16, 4, seed=40)]
     run_check("check_multi_head_attention", fn, _mha_reference, cases,
               oracles={"nn.MultiheadAttention": _mha_torch}, grad=True,
-              hint="q, k, v = (x @ w_qkv.T).chunk(3, -1); split each as 'b s (h d) -> b h s d'; causal attention; "
-                   "merge 'b h s d -> b s (h d)'; @ w_o.T.")
+              hint="weights are in nn.Linear's (out, in) layout, w_qkv stacking q, k, v; head h owns the h-th block of "
+                   "d_head features; attention is causal.")
 
 # %% ../../nbs/80d_checks_attention.ipynb #p1-80d-b
 def _gqa_reference(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
@@ -152,18 +155,18 @@ def check_grouped_query_attention(fn) -> None:
     "Check `fn(x, w_q, w_k, w_v, w_o, n_head, n_kv_head)`: causal grouped-query self-attention, no biases."
     cases = [
         _gqa_case("n_head=4, n_kv_head=2: two query heads per key/value head", 2, 5, 16, 4, 2, seed=0,
-                  hint="query head h reads key/value head h // (n_head // n_kv_head): consecutive query heads share "
-                       "one, as repeat_interleave (not repeat) arranges them."),
+                  hint="consecutive query heads share a key/value head (heads 0 and 1 read head 0 here), as "
+                       "repeat_interleave arranges them, not repeat."),
         _gqa_case("n_kv_head=1 (multi-query attention)", 2, 4, 12, 3, 1, seed=10),
         _gqa_case("n_kv_head=n_head (ordinary multi-head attention)", 1, 6, 8, 2, 2, seed=20),
         _gqa_case("n_head=8, n_kv_head=2, d_head=2", 1, 7, 16, 8, 2, seed=30,
-                  hint="query head h reads key/value head h // (n_head // n_kv_head)."),
+                  hint="with four query heads per key/value head, query heads 0-3 read key/value head 0 and heads 4-7 "
+                       "read head 1."),
         _gqa_case("one token (seq=1)", 3, 1, 8, 4, 2, seed=40),
     ]
     run_check("check_grouped_query_attention", fn, _gqa_reference, cases, grad=True,
-              hint="q: 'b s (heads d) -> b heads s d'; k, v the same with n_kv_head heads, each repeated "
-                   "n_head // n_kv_head times along the head dimension (repeat_interleave); causal attention; merge; "
-                   "@ w_o.T.")
+              hint="each group of n_head // n_kv_head consecutive query heads shares one key/value head; k and v have "
+                   "n_kv_head heads; attention is causal.")
 
 # %% ../../nbs/80d_checks_attention.ipynb #p1-80d-c
 class _CachedReference:
@@ -214,9 +217,9 @@ def check_cached_attention(cls) -> None:
     `(batch, new, d_model)` it returns their outputs; fed a sequence in pieces it must equal attention over the whole
     sequence. It keeps `k_cache` and `v_cache` of shape `(batch, n_kv_head, max_seq, d_head)`, has `reset()`, and
     raises ValueError when a piece would not fit."""
-    check = Check("check_cached_attention", hint="keep preallocated k/v buffers of n_kv_head heads and a position; "
-                  "write the new keys/values at [pos, pos + new), attend the new queries to keys [0, pos + new) with "
-                  "the mask of Task 3 (query i sits at position pos + i), then advance pos.")
+    check = Check("check_cached_attention", hint="outputs must not depend on how the sequence is split: new queries "
+                                                 "sit at positions pos onwards and see all cached keys plus new ones "
+                                                 "up to themselves.")
     setups = [("n_head=4, n_kv_head=2", 2, 9, 16, 4, 2, 0), ("multi-query: n_head=4, n_kv_head=1", 1, 8, 16, 4, 1, 10),
               ("multi-head: n_head=2, n_kv_head=2", 2, 7, 8, 2, 2, 20)]
     splits = {"prompt of 4, then one token at a time": lambda seq: [4] + [1] * (seq - 4),
@@ -266,7 +269,8 @@ def check_cached_attention(cls) -> None:
                                     "used, how many came, and the capacity.")
                 else:
                     check.fail("two more tokens with one free position did not raise",
-                               hint="raise ValueError when pos + new > max_seq, before writing anything.")
+                               hint="a piece that does not fit must be refused with ValueError before anything is "
+                                    "written into the cache.")
     check.passed()
 
 

@@ -57,8 +57,9 @@ def _chain(x, w, depth):
 
 def check_value_class(value_cls) -> None:
     "Check a learner's scalar `Value` class: forward values and gradients against torch on float64 scalars."
-    check = Check("check_value_class", hint="each op adds (+=) local derivative * out.grad; backward walks a "
-                                            "topological order from the output, starting with out.grad = 1.")
+    check = Check("check_value_class", hint="a value used twice must collect both contributions, and a node's gradient "
+                                            "is complete only once every node using it is done: see which expression "
+                                            "fails.")
     for name, (expr, inputs) in _EXPRESSIONS.items():
         with check.case(name):
             xs = [check.call(value_cls, x) for x in inputs]
@@ -84,7 +85,8 @@ _FUNCTIONS = {  # name -> (f on a list of floats, the same f on a float64 tensor
 def check_numerical_grad(fn) -> None:
     "Check `fn(f, xs, eps)` against central differences and torch's analytic gradients."
     check = Check("check_numerical_grad",
-                  hint="(f(x + eps e_i) - f(x - eps e_i)) / (2 eps), one input i at a time, on copies of xs.")
+                  hint="the result must match central differences to ~1e-9 (a one-sided difference is only O(eps) "
+                       "accurate); perturb one input at a time, on a copy.")
     for name, (f, f_torch, xs) in _FUNCTIONS.items():
         with check.case(f"{name} at {xs}, eps=1e-4"):
             got = check.call(fn, f, list(xs), eps=1e-4)
@@ -106,7 +108,8 @@ def _logit_cases(dims: tuple[str, ...] = ("batch", "vocab")) -> list[Case]:
         Case("large logits (scale 1e4)", (randn(2, 6, seed=3, scale=1e4),), dims=dims,
              hint="subtract each row's maximum before exp(): exp overflows to inf above about 88 in float32."),
         Case("rows at offsets 0, 1e3, -1e3", (randn(3, 4, seed=4) + offsets,), dims=dims,
-             hint="subtract each row's own maximum (amax over dim, keepdim=True), not the whole tensor's maximum."),
+             hint="subtract each row's own maximum, not the whole tensor's: a row far below the global maximum "
+                  "underflows to 0 / 0."),
         Case("masked logits (-inf entries)", (randn(2, 5, seed=5).masked_fill(diagonal, float("-inf")),), dims=dims),
         Case("(batch=2, seq=3, vocab=4), dim=1", (randn(2, 3, 4, seed=6),), {"dim": 1}, dims=("batch", "seq", "vocab")),
         Case("non-contiguous", (noncontiguous(randn(3, 5, seed=7)),), dims=dims),
@@ -117,7 +120,8 @@ def check_softmax(fn) -> None:
     "Check `fn(x, dim=-1)` against `softmax` and torch.softmax."
     oracle = lambda x, dim=-1: torch.softmax(x, dim)
     run_check("check_softmax", fn, softmax, _logit_cases(), oracles={"torch.softmax": oracle}, grad=True,
-              hint="z = x - x.amax(dim, keepdim=True); exp(z) / exp(z).sum(dim, keepdim=True).")
+              hint="each slice along `dim` must be non-negative and sum to 1, for large logits too (shift by the "
+                   "slice's own maximum); `dim` is not always the last.")
 
 
 def check_log_softmax(fn) -> None:
@@ -125,7 +129,8 @@ def check_log_softmax(fn) -> None:
     cases = [c for c in _logit_cases() if "-inf" not in c.name]  # log 0 = -inf: gradients there are NaN in torch too
     oracle = lambda x, dim=-1: torch.log_softmax(x, dim)
     run_check("check_log_softmax", fn, log_softmax, cases, oracles={"torch.log_softmax": oracle}, grad=True,
-              hint="z = x - max; z - log(sum(exp(z))): never take the log of a probability.")
+              hint="never take the log of a probability: it underflows to -inf for large logits; stay in log space "
+                   "with shifted logits and a stable log-sum-exp.")
 
 # %% ../../nbs/80b_checks_autograd.ipynb #c034
 def _targets(*shape: int, vocab: int, seed: int, ignored: float = 0.3, ignore_index: int = -100) -> torch.Tensor:
@@ -142,7 +147,7 @@ def check_cross_entropy(fn) -> None:
              (randn(4, 5, seed=0), _targets(4, vocab=5, seed=1, ignored=0))),
         Case("logits (batch=2, seq=6, vocab=7), about 30% ignored",
              (randn(2, 6, 7, seed=2), _targets(2, 6, vocab=7, seed=3)),
-             hint="average over the targets that are not ignore_index only: sum(nll * keep) / keep.sum()."),
+             hint="ignored positions must add nothing to the sum and nothing to the count you divide it by."),
         Case("ignore_index=0, a real class id",
              (randn(3, 5, 4, seed=4), _targets(3, 5, vocab=4, seed=5, ignore_index=0)), {"ignore_index": 0},
              hint="use the ignore_index argument, not a hard-coded -100."),
@@ -157,7 +162,8 @@ def check_cross_entropy(fn) -> None:
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index)
 
     run_check("check_cross_entropy", fn, cross_entropy, cases, oracles={"F.cross_entropy": torch_ce}, grad=True,
-              hint="mean over kept positions of -log_softmax(logits)[target]; kept = targets != ignore_index.")
+              hint="an ignored position adds nothing to the sum or the count; logits are (batch, vocab) or (batch, "
+                   "seq, vocab); large logits need a stable log-softmax.")
 
 # %% ../../nbs/80b_checks_autograd.ipynb #c035
 _PARAM_SHAPES = [(3, 4), (5,), (1,)]
@@ -188,7 +194,8 @@ def _run_optimizer(check: Check, learner_cls, torch_cls, kwargs: dict, steps: in
 
 def check_sgd(sgd_cls) -> None:
     "Check a learner's `SGD(params, lr, momentum=0, weight_decay=0)` against torch.optim.SGD, step for step."
-    check = Check("check_sgd", hint="g = grad + weight_decay * p; buf = momentum * buf + g; p -= lr * buf.")
+    check = Check("check_sgd", hint="compare with torch.optim.SGD: weight decay joins the gradient before momentum, "
+                                    "and each parameter keeps its own momentum buffer across steps.")
     configs = {
         "lr=0.1, no momentum": dict(lr=0.1),
         "lr=0.05, momentum=0.9": dict(lr=0.05, momentum=0.9),
@@ -202,8 +209,8 @@ def check_sgd(sgd_cls) -> None:
 
 def check_adamw(adamw_cls) -> None:
     "Check a learner's `AdamW(params, lr, betas, eps, weight_decay)` against torch.optim.AdamW, step for step."
-    check = Check("check_adamw", hint="p *= 1 - lr*wd; m, v moving averages of g, g^2; "
-                                      "p -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps), t = 1 at the first step.")
+    check = Check("check_adamw", hint="if step 1 already differs, look at the bias correction (t starts at 1) and "
+                                      "where eps goes; decoupled weight decay scales p and never enters m or v.")
     configs = {
         "lr=0.1, weight_decay=0.1": (dict(lr=0.1, weight_decay=0.1), 1.0),
         "weight_decay=0 (Adam)": (dict(lr=0.05, weight_decay=0.0), 1.0),
@@ -232,8 +239,8 @@ def _torch_schedule(max_lr: float, min_lr: float, warmup_steps: int, total_steps
 
 def check_lr_at(fn) -> None:
     "Check `fn(step, max_lr, min_lr, warmup_steps, total_steps)` at every step against `lr_at` and torch's schedulers."
-    check = Check("check_lr_at", hint="step < warmup: max_lr * (step + 1) / warmup; then min_lr + (max_lr - min_lr) "
-                                      "* (1 + cos(pi * progress)) / 2 with progress 0 -> 1 over the decay steps.")
+    check = Check("check_lr_at", hint="the error names the first wrong step: check the linear warmup (max_lr at its "
+                                      "last step), the half cosine down to min_lr, and the steps past the end.")
     configs = [(1.0, 0.1, 5, 30), (3e-4, 3e-5, 10, 100), (0.5, 0.0, 2, 12), (1.0, 0.2, 0, 20)]
     for max_lr, min_lr, warmup, total in configs:
         with check.case(f"max_lr={max_lr}, min_lr={min_lr}, warmup_steps={warmup}, total_steps={total}"):
@@ -255,8 +262,9 @@ def check_lr_at(fn) -> None:
 # %% ../../nbs/80b_checks_autograd.ipynb #c037
 def check_clip_grad_norm(fn) -> None:
     "Check `fn(params, max_norm)` against torch.nn.utils.clip_grad_norm_: the gradients after, and the norm returned."
-    check = Check("check_clip_grad_norm", hint="total = sqrt(sum of every gradient's squared entries); multiply every "
-                                               "gradient by min(1, max_norm / (total + 1e-6)); return total.")
+    check = Check("check_clip_grad_norm", hint="the norm is one norm over all gradients together, not per parameter; "
+                                               "clip only above max_norm, skip missing gradients, return the norm "
+                                               "before clipping.")
     configs = {
         "norm above max_norm (clipped)": (1.0, [(3, 4), (5,), (2, 2)], 1.0),
         "norm below max_norm (unchanged)": (100.0, [(3, 4), (5,)], 1.0),
@@ -308,16 +316,17 @@ def check_adamw_optimizer(cls) -> None:
     """Check `cls(params, lr, betas, eps, weight_decay)`, an AdamW that subclasses `torch.optim.Optimizer`: param
     groups with their own lr and weight decay, the learning rate read at every step, and a `state_dict()` from which
     a new optimizer resumes exactly."""
-    check = Check("check_adamw_optimizer", hint="call super().__init__(params, defaults) with a dict of the "
-                  "hyper-parameters; in step(), loop over self.param_groups, read lr and weight_decay from the group, "
-                  "and keep step, exp_avg and exp_avg_sq in self.state[p]: that is what state_dict() saves.")
+    check = Check("check_adamw_optimizer", hint="hyper-parameters live in each param group (read them at every step); "
+                                                "everything kept between steps lives in self.state, which state_dict() "
+                                                "saves.")
     kwargs = dict(lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)
     with check.case("it is a torch.optim.Optimizer"):
         mine, _ = _two_groups(0)
         opt = check.call(cls, mine, **kwargs)
         if not isinstance(opt, torch.optim.Optimizer):
             check.fail(f"{type(opt).__name__} is not a torch.optim.Optimizer subclass",
-                       hint="class AdamW(torch.optim.Optimizer): ... with super().__init__(params, defaults).")
+                       hint="the class must subclass torch.optim.Optimizer and let its constructor build param_groups "
+                            "and state from your defaults.")
     with check.case("two param groups (their own lr and weight_decay), 5 steps, against torch.optim.AdamW"):
         mine, theirs = _two_groups(1)
         opt, ref = check.call(cls, mine, **kwargs), torch.optim.AdamW(theirs, **kwargs)
@@ -375,9 +384,8 @@ def _mlp_forward_backward(x: torch.Tensor, y: torch.Tensor, w1: torch.Tensor, b1
 def check_mlp_backward(fn) -> None:
     """Check `fn(x, y, w1, b1, w2, b2) -> (loss, grads)`: a two-layer tanh MLP's mean cross-entropy and the gradients
     {'w1', 'b1', 'w2', 'b2'} written out by hand, against autograd (and without using it)."""
-    check = Check("check_mlp_backward", hint="go backwards one node at a time: dlogits = (softmax - onehot) / batch; "
-                  "dw2 = hᵀ dlogits, db2 = column sums; dh = dlogits w2ᵀ; dpre = dh (1 - h²); dw1 = xᵀ dpre, "
-                  "db1 = column sums.")
+    check = Check("check_mlp_backward", hint="the message names the first wrong gradient; work back from the logits: "
+                                             "the loss averages over the batch, and a bias is shared by every example.")
     def case(name, batch, d_in, d_hidden, classes, seed):
         return (name, randn(batch, d_in, seed=seed, dtype=torch.float64),
                 randint(0, classes, batch, seed=seed + 1),

@@ -60,7 +60,8 @@ def check_gather_rows(fn) -> None:
                  (4, 6, 8, 6, "", randn(4, 6, 8, seed=4))])]
     by_loop = lambda x, idx: torch.stack([x[b, idx[b]] for b in range(x.size(0))])
     run_check("check_gather_rows", fn, gather_rows, cases, oracles={"a loop over the batch": by_loop}, grad=True,
-              hint="x.gather(1, idx[..., None].expand(-1, -1, d_model)), or x[torch.arange(batch)[:, None], idx].")
+              hint="each batch row picks its own k positions: indexing every row with the whole idx (x[:, idx]) mixes "
+                   "batches; the output is (batch, k, d_model).")
 
 
 def check_pairwise_sq_dists(fn) -> None:
@@ -69,7 +70,8 @@ def check_pairwise_sq_dists(fn) -> None:
              for n, m, d in [(4, 4, 3), (5, 2, 8), (1, 6, 1), (7, 3, 16)]]
     cdist = lambda a, b: torch.cdist(a.double(), b.double()).pow(2).to(a.dtype)
     run_check("check_pairwise_sq_dists", fn, pairwise_sq_dists, cases, oracles={"torch.cdist squared": cdist},
-              grad=True, tol=(1e-4, 1e-4), hint="broadcast: (a[:, None, :] - b[None, :, :]).pow(2).sum(-1) is (n, m).")
+              grad=True, tol=(1e-4, 1e-4), hint="entry (i, j) is the squared distance from a[i] to b[j]: the output is "
+                                                "(n, m), no square root is taken, and only d is reduced.")
 
 
 def check_running_mean(fn) -> None:
@@ -80,7 +82,8 @@ def check_running_mean(fn) -> None:
                                       (3, 9, 2, " (non-contiguous)", noncontiguous(randn(3, 9, 2, seed=7)))]]
     by_loop = lambda x: torch.stack([x[:, : t + 1].mean(1) for t in range(x.size(1))], dim=1)
     run_check("check_running_mean", fn, running_mean, cases, oracles={"a loop over positions": by_loop}, grad=True,
-              hint="x.cumsum(dim=1) divided by the count of positions so far, 1..seq, broadcast over d.")
+              hint="position t averages positions 0..t, so it divides by t + 1, not by seq; the output keeps the shape "
+                   "(batch, seq, d).")
 
 
 def check_segment_sum(fn) -> None:
@@ -93,8 +96,8 @@ def check_segment_sum(fn) -> None:
              for c in cases]
     by_loop = lambda v, ids, n: torch.stack([v[ids == s].sum(0) for s in range(n)])
     run_check("check_segment_sum", fn, segment_sum, cases, oracles={"a loop over segments": by_loop}, grad=True,
-              hint="zeros(n_segments, d).index_add(0, segment_ids, values): index_add adds repeated ids, "
-                   "scatter would overwrite.")
+              hint="repeated ids must add up, not overwrite one another (index_add adds, scatter keeps one); empty "
+                   "segments give zero rows.")
 
 
 def check_top_k_mask(fn) -> None:
@@ -105,4 +108,5 @@ def check_top_k_mask(fn) -> None:
     by_sort = lambda s, k: s >= s.sort(-1, descending=True).values[..., max(k - 1, 0): max(k, 1)] if k else \
         torch.zeros_like(s, dtype=torch.bool)
     run_check("check_top_k_mask", fn, top_k_mask, cases, oracles={"a threshold at the k-th largest": by_sort},
-              hint="scores.topk(k, dim=-1).indices, scattered as True into a boolean zeros_like(scores).")
+              hint="True at each row's k largest scores and False elsewhere, as a bool tensor shaped like scores; k = "
+                   "0 gives an all-False row.")

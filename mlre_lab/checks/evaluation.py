@@ -46,8 +46,8 @@ def _calibration_cases() -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
 
 def check_ece(fn: Callable) -> None:
     "`fn(confidence, correct, n_bins)` returns the expected calibration error with equal-width bins."
-    check = Check("check_ece", "bin b holds confidences in [b/n_bins, (b+1)/n_bins), with 1.0 in the last bin; ECE "
-                  "is the sum over bins of (items in bin / all items) * |accuracy in bin - mean confidence in bin|")
+    check = Check("check_ece", "the case tells which part is off: equal-width bin edges (0 in the first bin, 1.0 in "
+                               "the last), bins weighted by their share of items, empty bins skipped.")
     for name, (confidence, correct, n_bins) in _calibration_cases().items():
         with check.case(name):
             out = _number(check, check.call(fn, confidence.copy(), correct.copy(), n_bins), "your function")
@@ -58,8 +58,8 @@ def check_ece(fn: Callable) -> None:
 
 def check_slice_ci(fn: Callable) -> None:
     "`fn(values, mask, confidence, n_resamples, seed)`: percentile bootstrap interval of the mean of `values[mask]`."
-    check = Check("check_slice_ci", "take the slice first (values[mask]), then resample it with replacement, "
-                  "n items per resample where n is the slice's size; quantiles of the resampled means")
+    check = Check("check_slice_ci", "resample within the slice: the interval is for the mean over the masked items "
+                                    "only, so each resample draws as many items as the slice holds.")
     rng = np.random.default_rng(21)
     correct = (rng.random(600) < 0.9).astype(float)
     group = rng.integers(0, 4, 600)
@@ -86,8 +86,8 @@ def check_slice_ci(fn: Callable) -> None:
 
 def check_mcnemar(fn: Callable) -> None:
     "`fn(correct_a, correct_b)` returns McNemar's p-value: exact below 25 disagreements, else chi-square corrected."
-    check = Check("check_mcnemar", "only disagreements count: b = A right and B wrong, c = the reverse; exact: "
-                  "min(1, 2 * binom.cdf(min(b, c), b + c, 0.5)); chi-square: (|b - c| - 1)^2 / (b + c), chi2.sf(., 1)")
+    check = Check("check_mcnemar", "only the items where the models disagree count; see which side of the switch "
+                                   "fails: exact binomial below 25 disagreements, corrected chi-square from 25.")
 
     def items(only_a: int, only_b: int, both: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
         a = np.array([True] * only_a + [False] * only_b + [True] * both + [False] * neither)
@@ -107,8 +107,8 @@ def check_mcnemar(fn: Callable) -> None:
 
 def check_fit_temperature(fn: Callable) -> None:
     "`fn(logits, labels)` returns the temperature minimising the log-loss of softmax(logits / T)."
-    check = Check("check_fit_temperature", "minimise the mean negative log-likelihood of softmax(logits / T) over "
-                  "T > 0 (e.g. scipy.optimize.minimize_scalar over log T); return T itself")
+    check = Check("check_fit_temperature", "T minimises the log-loss of the softmax of the logits divided by T; search "
+                                           "T > 0 (log T is a convenient scale) and return T itself, not log T.")
     rng = np.random.default_rng(22)
     for name, scale, true_temperature in (("over-confident logits", 4.0, 3.0), ("under-confident logits", 1.0, 0.4),
                                           ("calibrated logits", 2.0, 1.0)):

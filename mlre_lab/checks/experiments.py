@@ -43,8 +43,8 @@ __all__ = ['TRAINING_TARGET_VAL_LOSS', 'TRAINING_CPU_SECONDS', 'TRAINING_EVAL', 
 # %% ../../nbs/80g_checks_experiments.ipynb #c038
 def check_lr_schedule(fn) -> None:
     "Check `fn(step, lr, min_lr, warmup_steps, max_steps)` against `lr_at` at and around every boundary."
-    check = Check("check_lr_schedule", hint="warmup: lr·(step+1)/warmup; then cosine from lr to min_lr over "
-                  "[warmup, max_steps); min_lr from max_steps on.")
+    check = Check("check_lr_schedule", hint="the message names the phase of the first wrong step: check where warmup "
+                                            "reaches lr, the cosine's start and end, and the steps from max_steps on.")
     settings = [(1.0, 0.1, 10, 100, [0, 1, 5, 9, 10, 11, 30, 55, 98, 99, 100, 101, 1000]),
                 (3e-4, 3e-5, 0, 20, list(range(22))),
                 (1e-3, 0.0, 5, 5, list(range(8))),
@@ -63,8 +63,9 @@ def check_lr_schedule(fn) -> None:
 
 def check_accumulate(fn) -> None:
     "Check `fn(model, x, y, k)`: gradients (left in `.grad`) and returned loss equal one full-batch backward."
-    check = Check("check_accumulate", hint="each micro-batch's loss is a mean over its own sequences: divide it "
-                  "by k before backward, and do not zero the gradients between micro-batches.")
+    check = Check("check_accumulate", hint="gradients must equal one backward on the whole batch: each micro-batch "
+                                           "loss is a mean over its part, so mind the scale of k such gradients "
+                                           "summed.")
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, d_model=16))
     device = default_device()
@@ -90,8 +91,8 @@ def check_accumulate(fn) -> None:
 
 def check_atomic_write(fn) -> None:
     "Check `fn(path, data)`: content, temporary file beside the target, fsync before the rename, and crash safety."
-    check = Check("check_atomic_write", hint="write a temporary file in the target's directory, flush and "
-                  "os.fsync it, then os.replace it over the target.")
+    check = Check("check_atomic_write", hint="a crash at any moment must leave the old file or the new one, complete: "
+                                             "the new bytes must be durable before they take the target's name.")
     real_replace, real_rename, real_fsync = os.replace, os.rename, os.fsync
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "ckpt.bin"
@@ -184,8 +185,9 @@ def section_problems(values: dict, cls) -> list[str]:
 
 def check_section_problems(fn) -> None:
     "Check `fn(values, cls)`: one message per problem, naming the key, the value and any close valid key."
-    check = Check("check_section_problems", hint="for each key: not a field -> difflib.get_close_matches against "
-                  "the field names; a field -> isinstance against its type (an int is a float, a bool is no int).")
+    check = Check("check_section_problems", hint="one message per problem naming the key (and the value, for a wrong "
+                                                 "type); suggest a field only when one is close; an int is a float, a "
+                                                 "bool no int.")
     cases = [("a valid section", {"lr": 0.1, "warmup_steps": 5, "fused": False, "name": "sgd"}, []),
              ("an int where a float is expected", {"lr": 1}, []),
              ("a typo", {"warmup_step": 10}, [("warmup_step", None, "warmup_steps")]),
@@ -292,9 +294,9 @@ def _ring_all_reduce(x: torch.Tensor, link: RingLink) -> torch.Tensor:
 def check_ring_all_reduce(fn: Callable, timeout: float = 10.0) -> None:
     """`fn(x, link)`, run on N ranks at once, must return the sum of all ranks' `x` on every rank, bitwise the same
     on every rank, sending at most 2 ceil(numel / N) (N - 1) elements per rank."""
-    check = Check("check_ring_all_reduce", hint="split x into N chunks; N - 1 steps of 'send one chunk, add the one "
-                  "you receive' leave rank r with the total of one chunk; N - 1 steps of 'send a total, keep the one "
-                  "you receive' spread the totals. Every rank sends on every step before it receives.")
+    check = Check("check_ring_all_reduce", hint="a deadlock means a rank receives before it sends; a wrong sum or too "
+                                                "much traffic means whole tensors travel: each of the 2(N - 1) steps "
+                                                "moves one chunk.")
     cases = [("2 ranks, 6 elements", 2, (6,)), ("3 ranks, a (4, 5) tensor", 3, (4, 5)),
              ("4 ranks, 10 elements (chunks of unequal size)", 4, (10,)), ("5 ranks, a (3, 7, 2) tensor", 5, (3, 7, 2)),
              ("4 ranks, 3 elements (fewer elements than ranks)", 4, (3,)), ("1 rank", 1, (5,))]
@@ -354,9 +356,9 @@ def _data_parallel_step(replicas: list[nn.Module], optimizers: list[torch.optim.
 def check_data_parallel_step(fn: Callable) -> None:
     """`fn(replicas, optimizers, shards)` on N replicas, each with its shard of the batch, must leave every replica
     equal to one model trained on the whole batch, and return the mean loss."""
-    check = Check("check_data_parallel_step", hint="backward on each replica's own shard; then, for each parameter, "
-                  "replace every replica's gradient by the mean over replicas (all-reduce, then divide by N); then "
-                  "step every optimizer.")
+    check = Check("check_data_parallel_step", hint="every replica must step with the gradient of the whole batch: the "
+                                                   "average of the shards' gradients, not one replica's own, and not "
+                                                   "their sum.")
     optimizers = {"SGD with momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
                   "AdamW": lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)}
     for seed, (world_size, opt_name) in enumerate([(2, "SGD with momentum"), (4, "AdamW"), (3, "SGD with momentum"),
@@ -409,9 +411,8 @@ def check_gpt_training(fn: Callable, target_val_loss: float = TRAINING_TARGET_VA
     """`fn(data, cpu_seconds)` must train a model on `data` (the default corpus, character-level) within `cpu_seconds`
     of CPU time and return `(model, curve)`: the check measures the time and the validation loss itself, and
     `curve` is the learning curve, a list of `(step, train_loss)` pairs."""
-    check = Check("check_gpt_training", hint="start from the default run's recipe: 4 layers, width 128, context 64, "
-                  "batches of 12, AdamW at 1e-3 with a short warmup and weight decay 0.1 on matrices, gradient "
-                  "clipping at 1; check the loss at initialisation (ln vocab) before you spend the budget.")
+    check = Check("check_gpt_training", hint="return (model, curve); before spending the budget, check the loss at "
+                                             "initialisation is about ln(vocab) and that a short run's curve falls.")
     with check.case(f"the default corpus, {cpu_seconds:g} CPU seconds, target validation loss {target_val_loss:g}"):
         data = data if data is not None else prepare_data(DataConfig(), CharTokenizer.train)
         start = time.process_time()

@@ -46,8 +46,8 @@ def check_padded_positions(fn) -> None:
     names = ["lengths 5, 2, 3 in seq 5", "no padding", "one token per row", "batch of 1, length 4 in seq 7"]
     cases = [Case(name, (mask,), dims=("batch", "seq")) for name, mask in zip(names, _masks())]
     run_check("check_padded_positions", fn, padded_positions, cases,
-              hint="count the tokens before each one in its own row: cumsum of the mask along seq, minus 1; "
-                   "padding gets 0.")
+              hint="a token's position counts only the real tokens before it in its row, so every prompt starts at 0 "
+                   "whatever its padding; padding positions are 0.")
 
 
 def check_padded_causal_mask(fn) -> None:
@@ -55,8 +55,8 @@ def check_padded_causal_mask(fn) -> None:
     names = ["lengths 5, 2, 3 in seq 5", "no padding", "one token per row", "batch of 1, length 4 in seq 7"]
     cases = [Case(name, (mask,), dims=("batch", "heads", "seq_q", "seq_k")) for name, mask in zip(names, _masks())]
     run_check("check_padded_causal_mask", fn, lambda attention_mask: padded_causal_mask(attention_mask), cases,
-              hint="causal (key j <= query i) AND key j is a token; OR the diagonal, so a padding query attends "
-                   "to itself and no softmax row is empty.")
+              hint="a query sees the keys at or before it that are real tokens; a padding query must still see itself, "
+                   "or its softmax row is empty.")
 
 # %% ../../nbs/80i_checks_inference.ipynb #q006
 def _kv_cache_step_reference(q, k_cache, v_cache, k_new, v_new):
@@ -83,8 +83,8 @@ def check_kv_cache_step(fn) -> None:
                                         torch.cat([kc, kn], -2), torch.cat([vc, vn], -2))
     run_check("check_kv_cache_step", fn, _kv_cache_step_reference, cases,
               oracles={"F.scaled_dot_product_attention": oracle},
-              hint="append k_new and v_new after the cache along seq (dim -2), then softmax(q kᵀ / sqrt(d_head)) v "
-                   "over all pos + 1 keys; return (out, k, v).")
+              hint="the new token attends to every cached key and to itself; k and v each grow by one position along "
+                   "seq, and all three are returned.")
 
 # %% ../../nbs/80i_checks_inference.ipynb #q007
 def check_quantize_int8(fn) -> None:
@@ -94,10 +94,11 @@ def check_quantize_int8(fn) -> None:
     with_zero_row[1] = 0
     cases = [Case("w (out=6, in=10)", (randn(6, 10, seed=0),)),
              Case("rows of very different ranges", (rows_of_ranges,),
-                  hint="one scale per output row (the row's max |w| / 127), not one for the whole matrix."),
+                  hint="one scale per output row, not one for the whole matrix: with a shared scale, the small rows "
+                       "round to almost nothing."),
              Case("a row of zeros", (with_zero_row,), hint="a row of zeros gets scale 1 (never 0: w / 0 is NaN)."),
              Case("one row, in=33, values up to ~1000", (randn(1, 33, seed=3, scale=300.0),)),
              Case("non-contiguous w (out=5, in=7)", (noncontiguous(randn(5, 7, seed=4)),))]
     run_check("check_quantize_int8", fn, quantize_int8, cases,
-              hint="scale = w.abs().amax(dim=1) / 127 (1 where that is 0); q = round(w / scale[:, None]) clamped to "
-                   "[-127, 127], as torch.int8.")
+              hint="symmetric int8 with one scale per output row, set so that the row's largest |w| maps to 127; "
+                   "all-zero rows get scale 1; q is torch.int8.")

@@ -47,8 +47,8 @@ def _no_cuda(*args, **kwargs):
 
 def check_timer(fn) -> None:
     "Check `fn(f, device, warmup, repeats) -> [seconds per timed call]` on an asynchronous device and on a CPU."
-    check = Check("check_timer", hint="run `warmup` calls untimed; then for each of `repeats` calls: synchronise, "
-                  "start the clock, call, synchronise, stop; synchronise only when device.type == 'cuda'.")
+    check = Check("check_timer", hint="each failure names its cause: wait for an asynchronous device before each clock "
+                                      "reading; warm-up calls run but are not returned; a CPU makes no CUDA call.")
     gpu = FakeAsyncDevice()
     cuda = torch.device("cuda")
     with mock.patch("torch.cuda.synchronize", gpu.synchronize), mock.patch("torch.cuda.is_available", lambda: True):
@@ -63,8 +63,10 @@ def check_timer(fn) -> None:
                 check.fail(f"returned {times!r}, expected a list of 4 times (one per timed call, warm-up excluded)")
             if min(times) < 0.04:
                 check.fail(f"a timed call took {min(times) * 1e3:.2f} ms, but each one queues 50 ms of work: the "
-                           "clock stopped before the device finished", hint="call torch.cuda.synchronize(device) "
-                           "after f and before reading the clock.")
+                           "clock stopped before the device finished", hint="the clock stopped while the device was "
+                                                                            "still working: wait for it to finish "
+                                                                            "(torch.cuda.synchronize) before reading "
+                                                                            "the clock.")
             if times[0] > 0.05 + 0.09:
                 check.fail(f"the first timed call took {times[0] * 1e3:.0f} ms for 50 ms of work: it paid for the "
                            "warm-up's queued work", hint="synchronise before starting the clock, so earlier work "
@@ -112,9 +114,9 @@ def _block_flops(config: GPTConfig, batch: int, seq: int) -> int:
 
 def check_block_flops(fn) -> None:
     "Check `fn(config, batch, seq)`: the matmul FLOPs of one transformer block's forward, against FlopCounterMode."
-    check = Check("check_block_flops", hint="2 FLOPs per multiply-add; per token: c_attn d_model·(n_head + "
-                  "2·kv_heads)·d_head, c_proj d_model², MLP 2 (or SwiGLU 3) · d_model·ff_width, attention 2·seq·"
-                  "n_head·d_head (all seq keys, the mask saves nothing).")
+    check = Check("check_block_flops", hint="the ratio shows which term is off: 2 FLOPs per multiply-add; kv heads may "
+                                            "be fewer than query heads; SwiGLU has three matrices; attention sees all "
+                                            "keys.")
     cases = [("GPT-2 style", dict(n_head=4, d_model=64), 2, 16),
              ("one sequence, long", dict(n_head=2, d_model=32), 1, 96),
              ("Llama style: SwiGLU, grouped-query (2 key/value heads of 8)", dict(
@@ -134,8 +136,8 @@ def check_block_flops(fn) -> None:
 # %% ../../nbs/80l_checks_profiling.ipynb #c006
 def check_scaling_exponent(fn) -> None:
     "Check `fn(sizes, values) -> p`, the least-squares slope of log(values) against log(sizes)."
-    check = Check("check_scaling_exponent", hint="fit a straight line to (log size, log value) with "
-                  "np.polyfit(np.log(sizes), np.log(values), 1) and return its slope.")
+    check = Check("check_scaling_exponent", hint="the exponent is the slope of log(value) against log(size), by least "
+                                                 "squares: fit in log space and return the slope, not the intercept.")
     rng = np.random.default_rng(0)
     noisy_sizes = [64, 128, 256, 512, 1024, 2048]
     cases = [("seq² memory", [128, 256, 512, 1024], [3.0 * s**2 for s in [128, 256, 512, 1024]]),

@@ -38,7 +38,8 @@ def _samples() -> dict[str, np.ndarray]:
 
 def check_mean_ci(fn: Callable) -> None:
     "`fn(values, confidence)` returns the Student-t interval `(low, high)` of the mean of `values`."
-    check = Check("check_mean_ci", "mean ± t.ppf((1 + confidence) / 2, df=n - 1) * std(ddof=1) / sqrt(n)")
+    check = Check("check_mean_ci", "three seeds are where t and z differ most: use the two-sided t quantile with n - 1 "
+                                   "degrees of freedom and the sample standard deviation (ddof=1).")
     cases = [(name, values, 0.95) for name, values in _samples().items()]
     cases += [("10 seeds at 90%", _samples()["10 seeds"], 0.90), ("3 seeds at 99%", _samples()["3 seeds"], 0.99),
               ("identical values", np.full(4, 0.5), 0.95)]
@@ -52,8 +53,8 @@ def check_mean_ci(fn: Callable) -> None:
 
 def check_bootstrap_ci(fn: Callable) -> None:
     "`fn(values, confidence, n_resamples, seed)` returns the percentile bootstrap interval `(low, high)` of the mean."
-    check = Check("check_bootstrap_ci", "resample n values with replacement n_resamples times (rng.integers(0, n, "
-                  "(n_resamples, n))), take each resample's mean, then np.quantile at (1 ± confidence) / 2")
+    check = Check("check_bootstrap_ci", "the interval comes from quantiles of many resampled means (with replacement, "
+                                        "n per resample); at 95% it cuts 2.5% off each tail.")
     samples = _samples()
     cases = [("10 seeds", samples["10 seeds"], 0.95), ("50 skewed values", samples["50 skewed values"], 0.95),
              ("50 skewed values at 80%", samples["50 skewed values"], 0.80)]
@@ -85,8 +86,9 @@ def _paired_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 def check_permutation_test(fn: Callable) -> None:
     "`fn(a, b, n_resamples, seed)` returns the two-sided paired permutation test's p-value."
-    check = Check("check_permutation_test", "flip the sign of each difference a - b at random; p = (number of "
-                  "resamples with |mean| >= |observed mean| + 1) / (n_resamples + 1)")
+    check = Check("check_permutation_test", "under the null each paired difference is equally likely to take either "
+                                            "sign; count resamples at least as extreme, both sides, the observed one "
+                                            "included.")
     for name, a, b in _paired_cases():
         with check.case(name):
             p = check.call(fn, a.copy(), b.copy(), 20_000, 1)
@@ -94,7 +96,7 @@ def check_permutation_test(fn: Callable) -> None:
                 check.fail(f"your function returned {p!r}; expected a p-value between 0 and 1")
             if p == 0:
                 check.fail("your p-value is 0; with a finite number of resamples it is at least 1 / (n_resamples + 1)",
-                           hint="count the observed arrangement as one of the resamples: (hits + 1) / (n + 1)")
+                           hint="count the observed arrangement as one of the resamples, so the p-value is never 0.")
             expected = permutation_test(a, b, paired=True, n_resamples=200_000, seed=0)
             if abs(p - expected) > 0.01 + 0.15 * expected:
                 check.fail(f"your p-value is {p:.4g}, expected about {expected:.4g}")
@@ -103,8 +105,8 @@ def check_permutation_test(fn: Callable) -> None:
 
 def check_holm_bonferroni(fn: Callable) -> None:
     "`fn(p_values)` returns Holm-adjusted p-values, in the order of `p_values`."
-    check = Check("check_holm_bonferroni", "sort ascending, multiply the j-th smallest (from 0) by m - j, take the "
-                  "running maximum, cap at 1, and put the values back in the input's order")
+    check = Check("check_holm_bonferroni", "the case name says what broke: the multipliers (m down to 1), monotonicity "
+                                           "in sorted order, the cap at 1, or returning them in the input's order.")
     cases = {"one p-value": [0.03], "already sorted": [0.001, 0.01, 0.02, 0.04, 0.2],
              "unsorted": [0.04, 0.2, 0.001, 0.02, 0.01], "needs the running maximum": [0.01, 0.04, 0.03, 0.005],
              "ties and large values": [0.02, 0.02, 0.5, 0.9, 0.02, 0.3]}

@@ -50,7 +50,8 @@ def check_last_token(fn) -> None:
     ]
     gather = lambda x, lengths: x.gather(1, (lengths - 1)[:, None, None].expand(-1, 1, x.shape[-1])).squeeze(1)
     run_check("check_last_token", fn, last_token, cases, oracles={"torch.gather": gather}, grad=True,
-              hint="index dimension 0 with torch.arange(batch) and dimension 1 with lengths - 1, together.")
+              hint="each sequence's last real token sits at a position set by its own length (counted from 1): pick "
+                   "one position per row, not one slice for all.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c045
 def check_broadcast_shape(fn) -> None:
@@ -92,7 +93,8 @@ def check_pairwise_distances(fn) -> None:
              dims=dims),
     ]
     run_check("check_pairwise_distances", fn, pairwise_distances, cases, oracles={"torch.cdist": torch.cdist},
-              grad=True, hint="x[:, None, :] - y[None, :, :] is (n_x, n_y, d); square, sum over d, take the root.")
+              grad=True, hint="entry (i, j) is the distance from row i of x to row j of y, so the output is (n_x, "
+                              "n_y); reduce over the feature dimension d only.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c047
 def check_causal_mask(fn) -> None:
@@ -101,7 +103,8 @@ def check_causal_mask(fn) -> None:
     cases = [Case(f"seq={n}", (n,), {"device": device}, dims=("seq_q", "seq_k")) for n in (1, 2, 5, 16)]
     tril = lambda seq, device: torch.tril(torch.ones(seq, seq, dtype=torch.bool, device=device))
     run_check("check_causal_mask", fn, causal_mask, cases, oracles={"torch.tril": tril},
-              hint="True where key j <= query i: compare arange(seq)[None, :] with arange(seq)[:, None], on `device`.")
+              hint="entry (i, j) says whether query i may see key j: True on and below the diagonal, as a bool tensor "
+                   "created on `device`.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c048
 def _padded(batch: int, seq: int, d_model: int, lengths: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,7 +127,8 @@ def check_masked_mean(fn) -> None:
     ]
     nanmean = lambda x, mask: x.masked_fill(~mask[..., None], float("nan")).nanmean(dim=1)
     run_check("check_masked_mean", fn, masked_mean, cases, oracles={"torch.nanmean": nanmean}, grad=True,
-              hint="sum x * mask over seq, then divide by each sequence's own number of real tokens.")
+              hint="padding holds large values here: it must add nothing to the sum, and each sequence is divided by "
+                   "its own count of real tokens, not by seq.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c049
 def check_one_hot(fn) -> None:
@@ -139,7 +143,8 @@ def check_one_hot(fn) -> None:
     ]
     oracle = lambda ids, vocab: F.one_hot(ids, vocab).float()
     run_check("check_one_hot", fn, one_hot, cases, oracles={"F.one_hot": oracle},
-              hint="compare ids[..., None] with torch.arange(vocab) (on ids.device) and convert to float32.")
+              hint="the output gains a last dimension of size vocab, 1.0 at the id and 0.0 elsewhere, as float32 on "
+                   "ids' device, whatever the shape of ids.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c050
 def check_token_logprobs(fn) -> None:
@@ -150,12 +155,14 @@ def check_token_logprobs(fn) -> None:
         Case("batch of 1, vocab=11", (randn(1, 4, 11, seed=2), randint(0, 11, 1, 4, seed=3)), dims=dims),
         Case("seq of 1", (randn(3, 1, 6, seed=4), randint(0, 6, 3, 1, seed=5)), dims=dims),
         Case("large logits (scale 1e3)", (randn(2, 3, 5, seed=6, scale=1e3), randint(0, 5, 2, 3, seed=7)), dims=dims,
-             hint="log(softmax(x)) underflows to -inf for large logits: use log_softmax (x - logsumexp(x))."),
+             hint="log(softmax(x)) underflows to -inf for large logits: use log_softmax, which never forms the "
+                  "probabilities."),
         Case("non-contiguous logits", (noncontiguous(randn(2, 4, 3, seed=8)), randint(0, 3, 2, 4, seed=9)), dims=dims),
     ]
     nll = lambda logits, targets: -F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     run_check("check_token_logprobs", fn, token_logprobs, cases, oracles={"-F.cross_entropy": nll}, grad=True,
-              hint="log_softmax over vocab, then gather(-1, targets[..., None]) and squeeze the last axis.")
+              hint="each entry is the log-probability of that position's target under a softmax over vocab: normalise "
+                   "in log space, then pick the target (torch.gather).")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c051
 def check_top_k_filter(fn) -> None:
@@ -174,7 +181,8 @@ def check_top_k_filter(fn) -> None:
         return torch.full_like(logits, float("-inf")).scatter(-1, top.indices, top.values)
 
     run_check("check_top_k_filter", fn, top_k_filter, cases, oracles={"torch.topk + scatter": scatter},
-              hint="keep values >= the k-th largest of their row (topk(k, dim=-1).values[..., -1:]); the rest -> -inf.")
+              hint="each row keeps its own k largest logits unchanged and every other entry becomes -inf; the "
+                   "threshold is per row, along the last dimension.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c052
 def check_patchify(fn) -> None:
@@ -194,7 +202,8 @@ def check_patchify(fn) -> None:
         return blocks.permute(0, 2, 3, 4, 5, 1).reshape(b, -1, patch * patch * c)
 
     run_check("check_patchify", fn, patchify, cases, oracles={"Tensor.unfold": unfold}, grad=True,
-              hint="rearrange(images, 'b c (h p1) (w p2) -> b (h w) (p1 p2 c)', p1=patch, p2=patch).")
+              hint="patches run row by row over the image, one per output row; inside a patch, pixels run row by row "
+                   "with the channels innermost: check that order.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c053
 def check_split_heads(fn) -> None:
@@ -209,7 +218,8 @@ def check_split_heads(fn) -> None:
     ]
     view = lambda x, heads: x.reshape(*x.shape[:2], heads, -1).transpose(1, 2)
     run_check("check_split_heads", fn, split_heads, cases, oracles={"reshape + transpose": view}, grad=True,
-              hint="rearrange(x, 'b s (h d) -> b h s d', h=heads): split d_model head-major, move heads before seq.")
+              hint="head h owns the h-th contiguous block of d_head features of d_model; the output is (batch, heads, "
+                   "seq, d_head), heads before seq.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c054
 def check_max_pool(fn) -> None:
@@ -222,7 +232,8 @@ def check_max_pool(fn) -> None:
         Case("non-contiguous", (noncontiguous(randn(2, 2, 4, 4, seed=3)), 2), dims=dims),
     ]
     run_check("check_max_pool", fn, max_pool, cases, oracles={"F.max_pool2d": F.max_pool2d}, grad=True,
-              hint="reduce(images, 'b c (h p1) (w p2) -> b c h w', 'max', p1=size, p2=size).")
+              hint="each output pixel is the maximum of one non-overlapping size x size window; the windows tile "
+                   "height and width, batch and channels untouched.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c055
 def check_repeat_kv(fn) -> None:
@@ -237,7 +248,8 @@ def check_repeat_kv(fn) -> None:
     ]
     oracle = lambda kv, n_rep: torch.repeat_interleave(kv, n_rep, dim=1)
     run_check("check_repeat_kv", fn, repeat_kv, cases, oracles={"torch.repeat_interleave": oracle}, grad=True,
-              hint="each kv head repeated n_rep times in a row: repeat(kv, 'b h s d -> b (h r) s d', r=n_rep).")
+              hint="each kv head appears n_rep times in a row (h0, h0, h1, h1), not the whole set tiled (h0, h1, h0, "
+                   "h1); the output has kv_heads * n_rep heads.")
 
 # %% ../../nbs/80a_checks_tensors.ipynb #c056
 def check_attention_scores(fn) -> None:
@@ -253,4 +265,5 @@ def check_attention_scores(fn) -> None:
     ]
     oracle = lambda q, k: q @ k.mT / math.sqrt(q.shape[-1])
     run_check("check_attention_scores", fn, attention_scores, cases, oracles={"q @ k.mT / sqrt(d_head)": oracle},
-              grad=True, hint="torch.einsum('bhqd,bhkd->bhqk', q, k) / math.sqrt(d_head): sum over d_head only.")
+              grad=True, hint="each score is the dot product of one query with one key over d_head only, scaled by "
+                              "1/sqrt(d_head); the output is (batch, heads, seq_q, seq_k).")

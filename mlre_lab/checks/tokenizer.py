@@ -79,7 +79,8 @@ def _docs_ranks() -> dict[tuple[bytes, bytes], int]:
 
 def check_count_pairs(fn: Callable) -> None:
     "`fn(ids)` must count every adjacent pair of `ids`, overlaps included, as a dict `{(left, right): count}`."
-    check = Check("check_count_pairs", hint="count every position i of zip(ids, ids[1:]); a Counter or a dict works.")
+    check = Check("check_count_pairs", hint="every adjacent pair counts, overlaps included; keys are (left, right) "
+                                            "tuples, values their counts; an empty or one-id list has no pairs.")
     rng = random.Random(0)
     cases = [("empty list", []), ("one id", [7]), ("'ab'", list(b"ab")),
              ("'aaa': overlapping pairs", list(b"aaa")), ("'aaaa'", list(b"aaaa")),
@@ -94,8 +95,8 @@ def check_count_pairs(fn: Callable) -> None:
 
 def check_merge(fn: Callable) -> None:
     "`fn(ids, pair, new_id)` must replace each occurrence of `pair`, left to right without overlaps, by `new_id`."
-    check = Check("check_merge", hint="scan left to right; where ids[i], ids[i + 1] == pair, emit new_id and skip "
-                  "two positions, else emit ids[i] and move one.")
+    check = Check("check_merge", hint="occurrences are replaced left to right without overlap, so 'aaa' merged on (a, "
+                                      "a) gives [new, a]; every other id stays, in order.")
     rng = random.Random(1)
     a, b = ord("a"), ord("b")
     cases = [("'aaa', merging (a, a)", list(b"aaa"), (a, a)), ("'aaaa', merging (a, a)", list(b"aaaa"), (a, a)),
@@ -121,8 +122,8 @@ def _reference_bpe_step(words: dict[tuple[bytes, ...], int]) -> tuple[tuple[byte
 
 def check_bpe_step(fn: Callable) -> None:
     "`fn(words)` must pick the most frequent pair (ties: the greatest) over words with counts, and merge it."
-    check = Check("check_bpe_step", hint="count pairs inside each word times the word's count; take the pair with "
-                  "the highest count, ties to the greatest (left, right); merge it in every word.")
+    check = Check("check_bpe_step", hint="a word seen n times adds n to each of its pairs; ties go to the greatest "
+                                         "pair; return every word, with its count, the chosen pair merged.")
     single = lambda text: tuple(bytes([c]) for c in text.encode())
     cases = [("Wikipedia's 'aaabdaaabac' as one word", {single("aaabdaaabac"): 1}),
              ("a tie: 'ab' and 'cd' once each", {single("ab"): 1, single("cd"): 1}),
@@ -148,8 +149,8 @@ def check_bpe_step(fn: Callable) -> None:
 
 def check_encode_word(fn: Callable) -> None:
     "`fn(word, ranks)` must split the bytes `word` into tokens, applying the lowest-ranked merge present until none."
-    check = Check("check_encode_word", hint="start from single bytes; repeatedly find the adjacent pair with the "
-                  "lowest rank in `ranks`, merge all its occurrences, until no adjacent pair has a rank.")
+    check = Check("check_encode_word", hint="merges apply by rank, not by position: the lowest-ranked pair present "
+                                            "merges first, and a merged token can take part in a later merge.")
     toy = {(b"b", b"c"): 0, (b"a", b"b"): 1, (b"a", b"a"): 2, (b"aa", b"aa"): 3}
     cases = [("rank beats position: 'abc'", b"abc", toy), ("merges of merges: 'aaaa'", b"aaaa", toy),
              ("empty word", b"", toy), ("one byte", b"x", toy), ("no merge applies", b"xyz", toy)]
@@ -191,9 +192,9 @@ def check_fast_bpe(fn: Callable, corpus_chars: int = BPE_SPEED_CORPUS_CHARS,
     """`fn(text, vocab_size)` must return the merges `train_bpe` learns (byte-level, GPT-2 pre-tokens, ties to the
     greatest pair), and learn the merges of the first `corpus_chars` characters of the documentation, `speed_vocab`
     tokens, within `BPE_SPEED_FACTOR` times the library's time."""
-    check = Check("check_fast_bpe", hint="count pairs once over the distinct pre-tokens (times their counts); after "
-                  "each merge update only the words that contain the merged pair: subtract their old pairs' counts, "
-                  "merge, add the new pairs' counts.")
+    check = Check("check_fast_bpe", hint="wrong merges: the rules are check_bpe_step's (counts over distinct "
+                                         "pre-tokens, ties to the greatest pair); too slow: recount only what a merge "
+                                         "changes.")
     docs = python_docs_text(20_000)
     cases = [("'aaabdaaabac', 3 merges (overlaps)", "aaabdaaabac", 259),
              ("a tie between 'ab' and 'cd'", "ab cd", 257),
@@ -293,10 +294,9 @@ def _healthy_tokenizers() -> tuple[BPETokenizer, BPETokenizer]:
 
 def check_tokenizer_property_test(fn: Callable) -> None:
     "`fn(tokenizer)` (a hypothesis property test) must pass healthy tokenizers and raise for broken ones."
-    check = Check("check_tokenizer_property_test", hint="draw any text with hypothesis (st.text(), which includes "
-                  "non-ASCII characters, whitespace and the empty string) and assert the properties every tokenizer "
-                  "owes you: the ids decode back to the text, every id is in [0, vocab_size), and encoding is "
-                  "deterministic.")
+    check = Check("check_tokenizer_property_test", hint="the case names the tokenizer your test misjudged: if broken, "
+                                                        "which property does it break, and does your strategy draw "
+                                                        "text that shows it?")
     from hypothesis import settings  # a test dependency: only this check needs it
 
     plain, special = _healthy_tokenizers()

@@ -45,7 +45,8 @@ def check_rms_norm(fn) -> None:
     cases = [
         Case("batch=2, seq=3, d_model=8", (randn(2, 3, 8, seed=0), randn(8, seed=1), 1e-5), dims=dims),
         Case("tiny activations (scale 1e-3): eps matters", (randn(2, 4, 6, seed=2, scale=1e-3), randn(6, seed=3), 1e-5),
-             dims=dims, hint="eps goes inside the square root: x / sqrt(mean(x**2) + eps)."),
+             dims=dims, hint="eps goes inside the square root: with activations this tiny, where eps sits changes the "
+                             "result."),
         Case("large offset (mean 5): no mean subtraction", (randn(1, 3, 8, seed=4) + 5, randn(8, seed=5), 1e-5),
              dims=dims, hint="RMSNorm does not subtract the mean (that is LayerNorm)."),
         Case("d_model=1, eps=0.1", (randn(3, 2, 1, seed=6), randn(1, seed=7), 0.1), dims=dims),
@@ -53,7 +54,8 @@ def check_rms_norm(fn) -> None:
     ]
     oracles = {"F.rms_norm": lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)} if hasattr(F, "rms_norm") else {}
     run_check("check_rms_norm", fn, _rms_norm_reference, cases, oracles=oracles, grad=True,
-              hint="x * rsqrt(mean(x**2 over the last dim, keepdim) + eps) * weight.")
+              hint="each vector along d_model is divided by its root mean square (eps inside the root, no centring), "
+                   "then scaled elementwise by weight.")
 
 
 def _gelu_tanh_torch(x: torch.Tensor) -> torch.Tensor:
@@ -65,10 +67,12 @@ def check_gelu_tanh(fn) -> None:
     cases = [Case("x (batch=4, d_model=16)", (randn(4, 16, seed=0),), dims=("batch", "d_model")),
              Case("x from -6 to 6", (torch.linspace(-6, 6, 241, device=default_device()),), dims=("x",)),
              Case("float64, scale 3", (randn(3, 5, seed=1, scale=3.0, dtype=torch.float64),), dims=("batch", "d_model"),
-                  hint="GPT-2's GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))), not the exact erf form."),
+                  hint="compared tightly in float64: use GPT-2's tanh approximation exactly as the statement gives it, "
+                       "not the exact erf form."),
              Case("non-contiguous", (noncontiguous(randn(4, 6, seed=2)),), dims=("batch", "d_model"))]
     run_check("check_gelu_tanh", fn, gelu_tanh, cases, oracles={"F.gelu(approximate='tanh')": _gelu_tanh_torch},
-              grad=True, hint="0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).")
+              grad=True, hint="an error everywhere suggests the exact erf GELU or a wrong constant: compare your "
+                              "expression with the statement's, term by term.")
 
 
 def _swiglu_reference(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor):
@@ -88,7 +92,8 @@ def check_swiglu(fn) -> None:
              case("seq of 1, d_ff < d_model", 3, 1, 6, 4, seed=20), case("batch=1, seq=5, d_model=16, d_ff=40", 1, 5,
                                                                           16, 40, seed=30)]
     run_check("check_swiglu", fn, _swiglu_reference, cases, grad=True,
-              hint="(silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T: silu(g) = g * sigmoid(g), on the gate only.")
+              hint="only the gate branch goes through SiLU, the up branch stays linear; all three weights are in "
+                   "nn.Linear's (out, in) layout.")
 
 
 def _rope_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -116,8 +121,8 @@ def check_apply_rope(fn) -> None:
              case("positions 3..10, d_head=16", 1, 1, 8, 16, 3, seed=3),
              case("non-contiguous x", 2, 2, 3, 4, 0, seed=4, noncontig=True)]
     run_check("check_apply_rope", fn, _rope_interleaved, cases, oracles={"complex multiplication": _rope_complex},
-              grad=True, hint="pairs are (x[..., 0::2], x[..., 1::2]); rotate by (cos, sin) and interleave back with "
-                              "torch.stack([...], dim=-1).flatten(-2).")
+              grad=True, hint="pairs are interleaved: features 2i and 2i+1 form pair i, rotated by its angle at each "
+                              "position, and the result keeps that interleaved order.")
 
 
 def check_top_p_filter(fn) -> None:
@@ -135,8 +140,8 @@ def check_top_p_filter(fn) -> None:
         Case("non-contiguous, p=0.7", (noncontiguous(randn(3, 9, seed=4, scale=2.0)), 0.7), dims=dims),
     ]
     run_check("check_top_p_filter", fn, top_p_filter, cases,
-              hint="sort descending, cumulative softmax; drop a token when the mass ranked above it is already >= p; "
-                   "scatter back to vocabulary order.")
+              hint="a token survives unless the probability mass ranked above it already reaches p; dropped logits "
+                   "become -inf, and the output stays in vocabulary order.")
 
 # %% ../../nbs/80e_checks_transformer.ipynb #p1-80e-b
 def _test_configs(block_size: int = 12) -> dict[str, GPTConfig]:
@@ -233,8 +238,8 @@ def check_block(cls) -> None:
     """Check `cls(config)`, a pre-norm transformer block with the library `Block`'s parameter names, called as
     `block(x, cos, sin)` (`cos`, `sin` are `(seq, d_head/2)` rotary tables, None for learned positions), against
     `Block` with the same weights: outputs and every gradient."""
-    check = Check("check_block", hint="x = x + attn(norm_1(x)); x = x + mlp(norm_2(x)); attention is causal, with "
-                  "RoPE on q and k when cos/sin are given and key/value heads repeated for grouped-query attention.")
+    check = Check("check_block", hint="with the weights loaded, a mismatch is in the wiring: each norm feeds its "
+                                      "sublayer, whose output is added to x; causal attention; RoPE on q and k only.")
     for seed, (name, config) in enumerate(_test_configs().items()):
         for seq in (config.block_size, 1):
             with check.case(f"{name}, seq={seq}"):
@@ -265,9 +270,8 @@ def _tokens(config: GPTConfig, batch: int, seq: int, seed: int) -> torch.Tensor:
 def check_gpt(cls) -> None:
     """Check `cls(config)`, a GPT with the library `GPT`'s parameter names, called as `model(idx) -> logits`, against
     `GPT` with the same weights: logits and every gradient, for GPT-2 and Llama styles."""
-    check = Check("check_gpt", hint="embed the tokens (plus learned positions for GPT-2), run the blocks (passing the "
-                  "RoPE tables for the first seq positions for Llama), the final norm, then lm_head; tie lm_head to "
-                  "wte when config.tie_embeddings.")
+    check = Check("check_gpt", hint="with the weights loaded, a mismatch is in the order (embeddings, blocks, final "
+                                    "norm, head), the positions used (the first seq only), or the tying.")
     for seed, (name, config) in enumerate(_test_configs().items()):
         with check.case(name):
             with torch.random.fork_rng(devices=[]):
@@ -277,7 +281,8 @@ def check_gpt(cls) -> None:
             mine.to(default_device())
             if config.tie_embeddings and mine.lm_head.weight is not mine.transformer.wte.weight:
                 check.fail("config.tie_embeddings is True but lm_head.weight is not transformer.wte.weight",
-                           hint="tie them: self.lm_head.weight = self.transformer.wte.weight (one Parameter).")
+                           hint="tying means one shared Parameter object, not a copy of its values: lm_head and wte "
+                                "must hold the very same tensor.")
             for seq in (config.block_size, 3):
                 idx = _tokens(config, 2, seq, seed + seq)
                 logits = check.call(mine, idx)
@@ -303,9 +308,9 @@ def _count_embedded(model: nn.Module) -> tuple[list[int], object]:
 def check_cached_generation(cls) -> None:
     """Check `cls(config)`'s `generate(idx, max_new_tokens, use_cache=True)`: greedy continuation, the same tokens
     as the library's uncached greedy generation, with each step after the prompt embedding only the new token."""
-    check = Check("check_cached_generation", hint="run the prompt once, filling one cache per layer; then feed only "
-                  "the newest token, at position pos (learned positions and RoPE both start there), and append its "
-                  "keys and values; greedy: argmax of the last position's logits.")
+    check = Check("check_cached_generation", hint="cached decoding must match uncached: after the prompt each step "
+                                                  "embeds only the new token, at the next position, and reuses earlier "
+                                                  "keys and values.")
     configs = list(_test_configs(block_size=12).items())[:2]
     for seed, (name, config) in enumerate(configs):
         with torch.random.fork_rng(devices=[]):
@@ -330,6 +335,6 @@ def check_cached_generation(cls) -> None:
                     if per_row != want:
                         check.fail(f"with use_cache=True the forward passes embedded {per_row} tokens per "
                                    f"sequence; a cache needs {want}: the prompt once, then only each new token",
-                                   hint="after the prompt, call the model on idx[:, -1:] with the cache; the "
-                                        "keys and values of earlier tokens come from the cache.")
+                                   hint="a cache saves work only if every step after the prompt feeds the model the "
+                                        "newest token alone; earlier keys and values come from the cache.")
     check.passed()
