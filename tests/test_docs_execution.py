@@ -33,8 +33,9 @@ def site(tmp_path_factory) -> tuple[Path, object]:
                                              nbformat.v4.new_code_cell("1 / 0"), nbformat.v4.new_code_cell("2")])
     nbformat.write(broken, source / "nbs" / BROKEN)
     # python3: the interpreter running the tests (the per-user `mlre-lab` kernel may belong to another checkout).
+    # IN_TEST, as nbdev-test sets it: lessons that train (04) run their smoke scale, not the published one.
     executed = run([sys.executable, str(ROOT / "scripts" / "execute-docs.py"), str(dest), "--source", str(source),
-                    "--kernel", "python3", "--timeout", "300"], timeout=600)
+                    "--kernel", "python3", "--timeout", "300"], env={"IN_TEST": "1"}, timeout=600)
     # nbdev-proc-nbs looks for quarto before it starts, although processing never calls it: a stand-in that fails.
     fake = dest / "fakebin"
     fake.mkdir()
