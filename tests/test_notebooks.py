@@ -111,3 +111,15 @@ def test_lesson_states_objectives_asks_first_and_cites_papers(path):
     cited = [line for line in papers.splitlines() if line.startswith("- ")]
     assert cited and all(re.search(r"\((19|20)\d\d\)", line) for line in cited), (
         f"{path.name}: '## Papers' must list the work it builds on, each entry with its year")
+
+
+DRAWS = re.compile(r"plt\.show\(\)|\bplot_\w+\(|attention_explorer\(")
+
+
+@pytest.mark.parametrize("path", [p for p in PHASE_1_LESSONS if p.stem != "07a_config"], ids=lambda p: p.stem)
+def test_lesson_draws_a_figure(path):
+    # 07a (config files) is the exception: its pictures are the error messages it prints.
+    cells = nbformat.read(path, as_version=4).cells
+    drawing = [c.id for c in cells if c.cell_type == "code" and not c.source.startswith("#| export")
+               and DRAWS.search(c.source)]
+    assert drawing, f"{path.name}: no cell draws a figure"
