@@ -23,7 +23,8 @@ torchrun --nproc_per_node 2 $(which mlre) train configs/default.toml   # the sam
 ```
 
 For scale: the default run — a 4-layer, width-128 character-level GPT, 2,500 steps of 12 × 64 tokens on
-2.5 MB of Python 3.11's standard library — takes about 95 s on 2 CPU cores and reaches a validation loss of
+2.5 MB of Python 3.11's standard library — takes 95–225 s on 2 CPU cores in float32 (the two ends are two
+machines) and reaches a validation loss of
 about 1.69 (the validation files are files the model never saw). `benchmarks/train_throughput.py` runs
 nanoGPT's CPU quick-start configuration through this loop. On a CPU with AMX, in bfloat16 autocast, it took 27.1 ms
 per step (validation loss 1.894 on tinyshakespeare) where nanoGPT's own float32 loop took 37–38 ms (1.886) in the
