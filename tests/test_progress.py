@@ -166,7 +166,8 @@ def test_today_names_the_first_unfinished_day_with_its_tasks(tmp_path, capsys):
     mark_done(2, db)
     record_run(result(passed=(True, True, True)), db)
     text = format_today(day_statuses(db, root))
-    assert text.startswith("Day 4 of 90") and "Read: nbs/01_tensors.ipynb" in text
+    assert text.startswith("Day 4 of 90") and "Then read: nbs/01_tensors.ipynb" in text
+    assert text.index("Build it first: copy exercises/01_tensors.ipynb") < text.index("Then read:")  # exercise first
     assert "Task 4: step 4 (difficulty 2/3, importance 2/3, ~20 min, 2 points)" in text
     assert "Expected time: 3 hours" in text and "mlre grade work/01_tensors.ipynb" in text
     for n in (4, 5, 6, 7, 8):

@@ -272,15 +272,15 @@ def format_today(statuses: list[DayStatus]) -> str:
     if current.status == "upcoming":
         lines.append(f"The lesson nbs/{d.lesson}.ipynb is not in the lab yet: update your clone (git pull), or "
                      f"revisit earlier exercises until it arrives.")
-    else:
-        lines.append(f"Read: nbs/{d.lesson}.ipynb")
-    if current.tasks:
-        lines.append(f"Exercises: copy exercises/{d.exercise}.ipynb into work/, then "
+    elif current.tasks:  # build it first, then read how the library does it
+        lines.append(f"Build it first: copy exercises/{d.exercise}.ipynb into work/, then "
                      f"`mlre grade work/{d.exercise}.ipynb`")
         for t in current.tasks:
             lines.append(f"  Task {t.number}: {t.title} (difficulty {t.difficulty}/3, importance {t.importance}/3, "
                          f"~{t.minutes} min, {t.points} points)")
-    elif current.status != "upcoming":
+        lines.append(f"Then read: nbs/{d.lesson}.ipynb, the library's version and what can go wrong")
+    else:
+        lines.append(f"Read: nbs/{d.lesson}.ipynb")
         lines.append(f"No graded exercises today: when the deliverable is done, run `mlre progress --done {d.day}`.")
     if d.template:
         lines.append(f"Template: `{TEMPLATES[d.template][0]}`")
