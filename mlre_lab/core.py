@@ -25,7 +25,8 @@ import torch
 
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'KEY_PACKAGES', 'DeviceError', 'available_devices', 'default_device', 'seed_everything',
-           'package_version', 'git_state', 'environment', 'environment_markdown', 'MissingExtraError', 'require_extra']
+           'package_version', 'git_state', 'environment', 'environment_markdown', 'MissingExtraError', 'require_extra',
+           'create_file']
 
 # %% ../nbs/00_core.ipynb #c005
 DEVICE_ENV = "MLRE_DEVICE"
@@ -164,3 +165,12 @@ def require_extra(module: str, extra: str, purpose: str):
     except ImportError as e:
         raise MissingExtraError(f"{purpose} needs the package {module.split('.')[0]!r}, which is not installed: "
                                 f"pip install 'mlre-lab[{extra}]'") from e
+
+# %% ../nbs/00_core.ipynb #c0x4
+def create_file(path: str | Path, text: str) -> Path:
+    "Write `text` to the new file `path`, making its folders; `FileExistsError` if it exists (never overwritten)."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", encoding="utf-8") as f:
+        f.write(text)
+    return path

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from .core import environment, environment_markdown
+from .core import create_file, environment, environment_markdown
 from .nn.transformer import GPTConfig
 from .text.tokenizer import CharTokenizer
 from .train.config import ConfigError, load_config
@@ -451,11 +451,11 @@ def new_profile_cli(argv: list[str]) -> int:
         print(f"mlre new profile: {args.name!r} is not a usable name: use letters, digits, - and _", file=sys.stderr)
         return 2
     path = Path(args.dir) / f"{args.name.removesuffix('.ipynb')}.ipynb"
-    if path.exists():
+    try:
+        create_file(path, json.dumps(profile_notebook(args.name), indent=1, ensure_ascii=False) + "\n")
+    except FileExistsError:
         print(f"mlre new profile: {path} exists; pick another name or delete it first", file=sys.stderr)
         return 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(profile_notebook(args.name), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path}: answer its questions, then keep it next to the numbers it explains")
     return 0
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checks.reviews import answer_text, document_text, split_sections
+from ..core import create_file
 
 # %% auto #0
 __all__ = ['CATEGORIES', 'QUESTION_BANK', 'DRILL_NOTEBOOK', 'DEFENSE_QUESTIONS', 'Question', 'pick_questions', 'format_question',
@@ -400,11 +401,10 @@ def drill_cli(argv: list[str]) -> int:
         else:
             name = args.project.stem if args.project.is_file() else args.project.resolve().name
             out = args.out or Path("work") / f"defense-{name}.md"
-            if out.exists():
-                raise FileExistsError(f"{out} already exists: answer it, or choose another --out")
-            document = defense_document(name, project_facts(args.project))
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(document)
+            try:
+                create_file(out, defense_document(name, project_facts(args.project)))
+            except FileExistsError:
+                raise FileExistsError(f"{out} already exists: answer it, or choose another --out") from None
             print(f"Wrote {out}: {len(DEFENSE_QUESTIONS)} questions with your project's numbers. Answer them, "
                   f"then: mlre review check {out}")
     except (ValueError, OSError) as e:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 
+from ..core import create_file
+
 # %% auto #0
 __all__ = ['REPORT_SECTIONS', 'report_notebook', 'new_report_cli']
 
@@ -67,10 +69,10 @@ def new_report_cli(argv: list[str]) -> int:
         print(f"mlre new report: {args.name!r} has no letters or digits to name a file with", file=sys.stderr)
         return 2
     path = Path(args.dir) / f"{stem}.ipynb"
-    if path.exists():
+    try:
+        create_file(path, nbformat.writes(report_notebook(args.name, args.sweep, args.metric)) + "\n")
+    except FileExistsError:
         print(f"mlre new report: {path} exists; choose another name or delete it", file=sys.stderr)
         return 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(report_notebook(args.name, args.sweep, args.metric), path)
     print(f"wrote {path}")
     return 0

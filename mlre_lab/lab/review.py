@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 from ..checks.reviews import CLAIMS, CLAIMS_COLUMNS, QUESTIONS, document_problems, document_text
+from ..core import create_file
 
 # %% auto #0
 __all__ = ['PROMPTS', 'slug', 'review_notebook', 'new_review', 'new_review_cli', 'check_documents', 'review_cli']
@@ -64,12 +65,10 @@ def new_review(title: str, arxiv: str | None = None, folder: Path | str = "revie
     "Write the review template for `title` to `folder`/<slug>.ipynb; an existing file is never overwritten."
     path = Path(folder) / f"{slug(title)}.ipynb"
     nb = review_notebook(title, arxiv)
-    if path.exists():
-        raise FileExistsError(f"{path} already exists: finish that review, or choose another --dir")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="utf-8") as f:  # "x": fail rather than overwrite, even in a race
-        nbformat.write(nb, f)
-    return path
+    try:
+        return create_file(path, nbformat.writes(nb) + "\n")
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists: finish that review, or choose another --dir") from None
 
 # %% ../../nbs/85_reviews.ipynb #c007
 def new_review_cli(argv: list[str]) -> int:
