@@ -232,8 +232,8 @@ def merges_ignoring_counts(text, vocab_size):  # each distinct pre-token counted
     return train_bpe(" ".join(dict.fromkeys(pretokenize(text))), vocab_size)[1]
 
 
-def merges_slowly(text, vocab_size):  # right, but five times the library's work
-    for _ in range(5):
+def merges_slowly(text, vocab_size):  # right, but six times the library's work
+    for _ in range(6):
         merges = train_bpe(text, vocab_size)[1]
     return merges
 

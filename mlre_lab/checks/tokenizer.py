@@ -27,8 +27,8 @@ from mlre_lab.text.tokenizer import (
 )
 
 # %% auto #0
-__all__ = ['BPE_SPEED_CORPUS_CHARS', 'BPE_SPEED_VOCAB', 'BPE_SPEED_FACTOR', 'check_count_pairs', 'check_merge', 'check_bpe_step',
-           'check_encode_word', 'check_fast_bpe', 'check_tokenizer_property_test']
+__all__ = ['BPE_SPEED_CORPUS_CHARS', 'BPE_SPEED_VOCAB', 'BPE_SPEED_FACTOR', 'BPE_SPEED_TRIES', 'check_count_pairs', 'check_merge',
+           'check_bpe_step', 'check_encode_word', 'check_fast_bpe', 'check_tokenizer_property_test']
 
 # %% ../../nbs/80f_checks_tokenizer.ipynb #c053
 def _show(value, limit: int = 120) -> str:
@@ -168,6 +168,14 @@ def check_encode_word(fn: Callable) -> None:
 BPE_SPEED_CORPUS_CHARS = 130_000  # the first characters of python_docs_text(): the corpus the speed target is set on
 BPE_SPEED_VOCAB = 1_000
 BPE_SPEED_FACTOR = 4.0  # how many times the library's trainer's time the learner's may take, on the same machine
+BPE_SPEED_TRIES = 3  # runs timed on each side; the best counts
+
+
+def _seconds(fn: Callable, *args) -> tuple:
+    "`fn(*args)` and the seconds it took."
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
 
 
 def _merges_only(text: str, vocab_size: int) -> list[tuple[bytes, bytes]]:
@@ -211,16 +219,20 @@ def check_fast_bpe(fn: Callable, corpus_chars: int = BPE_SPEED_CORPUS_CHARS,
             _compare_merges(check, got, _merges_only(text, vocab_size), f"train_bpe({_show(text, 40)}, {vocab_size})")
     text = python_docs_text(corpus_chars)
     with check.case(f"speed: {corpus_chars:,} characters of documentation, vocab_size {speed_vocab}"):
-        start = time.perf_counter()
-        expected = _merges_only(text, speed_vocab)
-        library = time.perf_counter() - start
-        start = time.perf_counter()
-        got = check.call(fn, text, speed_vocab)
-        mine = time.perf_counter() - start
+        # Best of three on both sides: a first run pays for warm-up and a busy machine slows any one run, but a slow
+        # trainer is slow every time.
+        library_runs = [_seconds(_merges_only, text, speed_vocab) for _ in range(BPE_SPEED_TRIES)]
+        expected, library = library_runs[0][0], min(seconds for _, seconds in library_runs)
+        got, mine = _seconds(check.call, fn, text, speed_vocab)
         _compare_merges(check, got, expected, f"train_bpe(python_docs_text({corpus_chars}), {speed_vocab})")
+        for _ in range(BPE_SPEED_TRIES - 1):
+            if mine <= BPE_SPEED_FACTOR * library:
+                break
+            mine = min(mine, _seconds(check.call, fn, text, speed_vocab)[1])
         if mine > BPE_SPEED_FACTOR * library:
-            check.fail(f"your trainer took {mine:.2f} s; the library's took {library:.2f} s on this machine, and the "
-                       f"target is at most {BPE_SPEED_FACTOR:g}x that ({BPE_SPEED_FACTOR * library:.2f} s)")
+            check.fail(f"your trainer's best of {BPE_SPEED_TRIES} runs took {mine:.2f} s; the library's took "
+                       f"{library:.2f} s on this machine, and the target is at most {BPE_SPEED_FACTOR:g}x that "
+                       f"({BPE_SPEED_FACTOR * library:.2f} s)")
     check.passed()
 
 # %% ../../nbs/80f_checks_tokenizer.ipynb #p1-80f-c
