@@ -2,7 +2,7 @@
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlre_lab.checks.harness import CheckFailed, TaskNotImplemented
@@ -252,9 +252,14 @@ def test_fast_bpe_rejects(mutant, reason):
 
 
 # ---- a property test -------------------------------------------------------------------------------------------------
-def property_reference(tokenizer):
+def property_reference(tokenizer):  # random text and text made of the tokenizer's own tokens (merges apply to it)
+    own_tokens = st.lists(st.integers(0, tokenizer.vocab_size - 1)).map(tokenizer.decode)
+
     @settings(max_examples=100, deadline=None, database=None)
-    @given(st.text())
+    @given(st.text() | own_tokens)
+    @example("")  # the edges, tried on every run before the search
+    @example("  spaces in front, a newline after\n")
+    @example("naïve café, 日本語, 🙂")
     def promises(text):
         ids = tokenizer.encode(text)
         assert all(0 <= i < tokenizer.vocab_size for i in ids)

@@ -313,7 +313,9 @@ def check_tokenizer_property_test(fn: Callable) -> None:
 
     plain, special = _healthy_tokenizers()
     previous = getattr(settings, "_current_profile", None) or "default"
-    settings.register_profile("mlre-check", derandomize=True, database=None)  # the same examples on every run
+    # One seed for every run. hypothesis also draws constants from the code it finds loaded, so the examples still
+    # vary a little: a strategy that only rarely shows a bug will sometimes miss it.
+    settings.register_profile("mlre-check", derandomize=True, database=None)
     settings.load_profile("mlre-check")
     cases = [("a healthy BPE tokenizer (vocab 400)", plain, False),
              ("a healthy BPE tokenizer with a special token (vocab 361)", special, False),
