@@ -48,7 +48,8 @@ def test_every_shipped_check_passes_the_integrity_probe():
 
 
 def tamper(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    "A hostile learner's 01_tensors: a fake check, inflated points, an invented and a deleted task, patched checks."
+    """A hostile learner's 01_tensors: a fake check, inflated points, an invented and a deleted task, patched checks,
+    answers imported from the lab."""
     cells = nb.cells
     header = lambda n: next(i for i, c in enumerate(cells) if c.source.startswith(f"## Task {n}:"))
     # a task's k-th code cell (1: its stub, 2: its check), past any markdown (hints) after the header
@@ -70,6 +71,10 @@ def tamper(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     # Task 5: the check's code swapped in place (the function object is still the lab's)
     cells[code_cell(5, 1)].source = ("import mlre_lab.checks.tensors as checks\ncheck_masked_mean.__code__ = "
                                      "(lambda fn: print('PASS check_masked_mean: 5 cases')).__code__")
+    # Task 7: the answer imported from the lab; Task 8: the lab's answer behind functools.partial
+    cells[code_cell(7, 1)].source = "from mlre_lab.scratch.tensors import token_logprobs"
+    cells[code_cell(8, 1)].source = ("import functools\nimport mlre_lab.scratch.tensors as lab\n"
+                                     "top_k_filter = functools.partial(lab.top_k_filter)")
     # Task 6: a forged attempt in the progress store, through the variable and through the default path
     cells[code_cell(6, 1)].source = (
         "import os\nfrom mlre_lab.lab.progress import write_attempts\n"
@@ -123,6 +128,14 @@ def test_checks_replaced_in_the_notebook_are_not_run(hostile_copy):
     assert "check_pairwise_distances is not the lab's" in tasks[3]["feedback"]
     assert "mlre_lab.checks.harness.describe_mismatch is not the code the lab shipped" in tasks[4]["feedback"]
     assert "mlre_lab.checks.tensors.check_masked_mean is not the code the lab shipped" in tasks[5]["feedback"]
+
+
+def test_answers_imported_from_the_lab_are_not_graded(hostile_copy):
+    # Both would pass their checks: they are the reference itself.
+    tasks = {t["number"]: t for t in hostile_copy[1]["tasks"]}
+    assert "`token_logprobs` is mlre_lab.scratch.tensors.token_logprobs, the lab's own code" in tasks[7]["feedback"]
+    assert "`top_k_filter` is mlre_lab.scratch.tensors.top_k_filter, the lab's own code" in tasks[8]["feedback"]
+    assert not tasks[7]["passed"] and not tasks[8]["passed"]
 
 
 def test_the_kernel_cannot_reach_the_progress_store(hostile_copy):

@@ -47,6 +47,7 @@ import textwrap
 import time
 import types
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -61,12 +62,12 @@ from .exercises import ExerciseFormatError, Task, parse_tasks
 from .progress import DB_ENV
 
 # %% auto #0
-__all__ = ['MEMORY_ENV', 'DEFAULT_MEMORY_GB', 'DEFAULT_TIMEOUT', 'PASS_PREFIX', 'RUN_ENV', 'MAX_OUTPUT_CHARS', 'HARNESS',
+__all__ = ['MEMORY_ENV', 'DEFAULT_MEMORY_GB', 'DEFAULT_TIMEOUT', 'PASS_PREFIX', 'RUN_ENV', 'MAX_OUTPUT_CHARS', 'HARNESS', 'LAB',
            'KEY_FILE', 'kernel_argv', 'kernel_env', 'kernel_processes', 'kill_kernel_processes', 'CellRun',
-           'GradingKernel', 'shipped_code', 'integrity_request', 'probe_expression', 'integrity_problem',
-           'is_check_cell', 'execute_notebook', 'answer_key', 'build_answer_keys', 'render_answer_keys',
-           'load_answer_keys', 'TaskResult', 'summarise_error', 'score_task', 'NotebookResult', 'memory_limit_bytes',
-           'grade_notebook', 'format_result', 'grade_cli']
+           'GradingKernel', 'shipped_code', 'integrity_request', 'answer_names', 'probe_expression',
+           'integrity_problem', 'is_check_cell', 'execute_notebook', 'answer_key', 'build_answer_keys',
+           'render_answer_keys', 'load_answer_keys', 'TaskResult', 'summarise_error', 'score_task', 'NotebookResult',
+           'memory_limit_bytes', 'grade_notebook', 'format_result', 'grade_cli']
 
 # %% ../../nbs/82_grader.ipynb #c005
 MEMORY_ENV = "MLRE_GRADE_MEMORY_GB"
@@ -312,6 +313,7 @@ class GradingKernel:
 
 # %% ../../nbs/82_grader.ipynb #g002
 HARNESS = "mlre_lab.checks.harness"
+LAB = "mlre_lab."  # where the lab's own functions and classes are defined
 
 _PROBE = r'''
 import hashlib, inspect, json, sys, types
@@ -346,8 +348,17 @@ def live(module, path):
     code = getattr(obj, "__code__", None)
     return digest(code) if isinstance(code, types.CodeType) else None
 
+def defined_in(obj):
+    "Where a function or class was defined ('module.qualname'); None for other values."
+    if type(obj).__name__ == "partial":
+        obj = obj.func
+    obj = getattr(obj, "__func__", obj)  # a bound method
+    if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return f"{getattr(obj, '__module__', None)}.{obj.__qualname__}"
+    return None
+
 def probe(request, user_ns):
-    report = {"code": {}, "names": {}}
+    report = {"code": {}, "names": {}, "answers": {}}
     for module, paths in request["code"].items():
         mod = sys.modules.get(module)
         report["code"][module] = None if mod is None else {p: live(mod, p) for p in paths}
@@ -355,6 +366,8 @@ def probe(request, user_ns):
         mod, obj = sys.modules.get(module), user_ns.get(name)
         report["names"][name] = ("missing" if obj is None else
                                  "lab" if mod is not None and vars(mod).get(name) is obj else "other")
+    for name in request.get("answers", ()):
+        report["answers"][name] = defined_in(user_ns.get(name))
     return json.dumps(report)
 '''
 _probe: dict = {}
@@ -406,11 +419,23 @@ def shipped_code(module: str) -> dict[str, frozenset[str]]:
     return out
 
 
-def integrity_request(checks: dict[str, str | None]) -> dict:
-    "What the probe inspects before a cell calling `checks` ({check name: its module, None when not the lab's})."
+def integrity_request(checks: dict[str, str | None], answers: Iterable[str] = ()) -> dict:
+    """What the probe inspects before a cell calling `checks` ({check name: its module, None when not the lab's}) on
+    the learner's `answers` (the names the cell hands them)."""
     modules = sorted({m for m in checks.values() if m} | ({HARNESS} if any(checks.values()) else set()))
     return {"code": {m: sorted(shipped_code(m)) for m in modules},
-            "names": {n: m for n, m in sorted(checks.items()) if m}}
+            "names": {n: m for n, m in sorted(checks.items()) if m}, "answers": sorted(answers)}
+
+
+def answer_names(source: str) -> list[str]:
+    "The names a check cell hands its checks as answers: `check_attention(attention)` -> ['attention']."
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return sorted({node.args[0].id for node in ast.walk(tree) if isinstance(node, ast.Call)
+                   and isinstance(node.func, ast.Name) and node.func.id.startswith("check_")
+                   and node.args and isinstance(node.args[0], ast.Name)})
 
 
 def probe_expression(request: dict) -> str:
@@ -419,7 +444,8 @@ def probe_expression(request: dict) -> str:
 
 
 def integrity_problem(report: dict) -> str | None:
-    "None when the probe's `report` shows the lab's own checks and harness; otherwise what was changed."
+    """None when the probe's `report` shows the lab's own checks and harness, handed answers the learner wrote;
+    otherwise what was changed and which answers are the lab's own."""
     problems = [f"{name} is not the lab's {name}: it was redefined or replaced in this notebook"
                 for name, where in report["names"].items() if where == "other"]
     for module, found in report["code"].items():
@@ -429,10 +455,18 @@ def integrity_problem(report: dict) -> str | None:
             more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
             problems.append(f"{module}.{changed[0]}{more} is not the code the lab shipped: it was replaced or "
                             f"patched in this notebook")
-    if not problems:
+    borrowed = sorted((name, where) for name, where in report.get("answers", {}).items()
+                      if where and where.startswith(LAB))
+    if not problems and not borrowed:
         return None
-    return ("the check was not run: " + "; ".join(problems) + ". Restart the kernel, remove the cell that changes "
-            "it, and grade again.")
+    reasons = []
+    if problems:
+        reasons.append("; ".join(problems) + ". Restart the kernel, remove the cell that changes it, and grade again.")
+    if borrowed:
+        named = "; ".join(f"`{name}` is {where}" for name, where in borrowed)
+        reasons.append(f"{named}, the lab's own code, not yours. The task is to write it in this notebook; the "
+                       f"lesson shows the library's version once you have.")
+    return "the check was not run: " + " Also: ".join(reasons)
 
 # %% ../../nbs/82_grader.ipynb #c009
 _CHECK_CALL = re.compile(r"^[^#\n]*?(?<!def )\bcheck_\w+\s*\(", re.MULTILINE)
@@ -695,7 +729,8 @@ def grade_notebook(path: Path | str, key: dict | None = None, timeout: float = D
         if [nb.cells[i].source.strip() for i in checks] == t["checks"]:
             for i in checks:
                 called = set(_CHECK_NAME.findall(nb.cells[i].source))
-                verify[i] = integrity_request({n: key["check_modules"].get(n) for n in called})
+                verify[i] = integrity_request({n: key["check_modules"].get(n) for n in called},
+                                              answer_names(nb.cells[i].source))
     try:
         limits = {i: t["timeout"] for t in key["tasks"] if t.get("timeout") and t["number"] in mine
                   for i in mine[t["number"]].cells}  # from the key: a learner's header cannot buy time
