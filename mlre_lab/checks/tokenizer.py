@@ -28,7 +28,8 @@ from mlre_lab.text.tokenizer import (
 
 # %% auto #0
 __all__ = ['BPE_SPEED_CORPUS_CHARS', 'BPE_SPEED_VOCAB', 'BPE_SPEED_FACTOR', 'BPE_SPEED_TRIES', 'check_count_pairs', 'check_merge',
-           'check_bpe_step', 'check_encode_word', 'check_fast_bpe', 'check_tokenizer_property_test']
+           'check_bpe_step', 'check_encode_word', 'check_fast_bpe', 'property_test_cases',
+           'check_tokenizer_property_test']
 
 # %% ../../nbs/80f_checks_tokenizer.ipynb #c053
 def _show(value, limit: int = 120) -> str:
@@ -219,20 +220,20 @@ def check_fast_bpe(fn: Callable, corpus_chars: int = BPE_SPEED_CORPUS_CHARS,
             _compare_merges(check, got, _merges_only(text, vocab_size), f"train_bpe({_show(text, 40)}, {vocab_size})")
     text = python_docs_text(corpus_chars)
     with check.case(f"speed: {corpus_chars:,} characters of documentation, vocab_size {speed_vocab}"):
-        # Best of three on both sides: a first run pays for warm-up and a busy machine slows any one run, but a slow
-        # trainer is slow every time.
+        # Best of three on both sides: a first run pays for warm-up and a busy machine can slow a run up to about
+        # twice, but a slow trainer is slow every time. A first run over twice the target is not run again.
         library_runs = [_seconds(_merges_only, text, speed_vocab) for _ in range(BPE_SPEED_TRIES)]
         expected, library = library_runs[0][0], min(seconds for _, seconds in library_runs)
         got, mine = _seconds(check.call, fn, text, speed_vocab)
         _compare_merges(check, got, expected, f"train_bpe(python_docs_text({corpus_chars}), {speed_vocab})")
+        target = BPE_SPEED_FACTOR * library
         for _ in range(BPE_SPEED_TRIES - 1):
-            if mine <= BPE_SPEED_FACTOR * library:
+            if mine <= target or mine > 2 * target:
                 break
             mine = min(mine, _seconds(check.call, fn, text, speed_vocab)[1])
-        if mine > BPE_SPEED_FACTOR * library:
-            check.fail(f"your trainer's best of {BPE_SPEED_TRIES} runs took {mine:.2f} s; the library's took "
-                       f"{library:.2f} s on this machine, and the target is at most {BPE_SPEED_FACTOR:g}x that "
-                       f"({BPE_SPEED_FACTOR * library:.2f} s)")
+        if mine > target:
+            check.fail(f"your trainer took {mine:.2f} s (its best run); the library's took {library:.2f} s on this "
+                       f"machine, and the target is at most {BPE_SPEED_FACTOR:g}x that ({target:.2f} s)")
     check.passed()
 
 # %% ../../nbs/80f_checks_tokenizer.ipynb #p1-80f-c
@@ -304,6 +305,20 @@ def _healthy_tokenizers() -> tuple[BPETokenizer, BPETokenizer]:
     return (BPETokenizer.train(docs[:12_000], 400), BPETokenizer.train(docs[12_000:], 360, ["<|endoftext|>"]))
 
 
+def property_test_cases() -> list[tuple[str, object, bool]]:
+    "(what, tokenizer, broken) for each tokenizer the property-test check runs a learner's test on."
+    plain, special = _healthy_tokenizers()
+    return [("a healthy BPE tokenizer (vocab 400)", plain, False),
+            ("a healthy BPE tokenizer with a special token (vocab 361)", special, False),
+            ("a tokenizer that decodes each token separately (multi-byte characters break)",
+             _DecodesTokenByToken(plain), True),
+            ("a tokenizer that strips whitespace at the ends", _StripsWhitespace(plain), True),
+            ("a tokenizer whose ids for the bytes 128-255 start at vocab_size", _HighBytesOutOfRange(plain), True),
+            ("a tokenizer that forgets merges at random (round-trips, but ids change)", _SkipsMergesAtRandom(plain),
+             True),
+            ("a tokenizer that crashes on the empty string", _FailsOnEmpty(plain), True)]
+
+
 def check_tokenizer_property_test(fn: Callable) -> None:
     "`fn(tokenizer)` (a hypothesis property test) must pass healthy tokenizers and raise for broken ones."
     check = Check("check_tokenizer_property_test", hint="the case names the tokenizer your test misjudged: if broken, "
@@ -311,23 +326,13 @@ def check_tokenizer_property_test(fn: Callable) -> None:
                                                         "text that shows it?")
     from hypothesis import settings  # a test dependency: only this check needs it
 
-    plain, special = _healthy_tokenizers()
     previous = getattr(settings, "_current_profile", None) or "default"
     # One seed for every run. hypothesis also draws constants from the code it finds loaded, so the examples still
     # vary a little: a strategy that only rarely shows a bug will sometimes miss it.
     settings.register_profile("mlre-check", derandomize=True, database=None)
     settings.load_profile("mlre-check")
-    cases = [("a healthy BPE tokenizer (vocab 400)", plain, False),
-             ("a healthy BPE tokenizer with a special token (vocab 361)", special, False),
-             ("a tokenizer that decodes each token separately (multi-byte characters break)",
-              _DecodesTokenByToken(plain), True),
-             ("a tokenizer that strips whitespace at the ends", _StripsWhitespace(plain), True),
-             ("a tokenizer whose ids for the bytes 128-255 start at vocab_size", _HighBytesOutOfRange(plain), True),
-             ("a tokenizer that forgets merges at random (round-trips, but ids change)", _SkipsMergesAtRandom(plain),
-              True),
-             ("a tokenizer that crashes on the empty string", _FailsOnEmpty(plain), True)]
     try:
-        for what, tokenizer, broken in cases:
+        for what, tokenizer, broken in property_test_cases():
             with check.case(what):
                 try:
                     fn(tokenizer)
