@@ -245,7 +245,8 @@ def test_fast_bpe_reference_passes_and_stub_is_not_done(capsys):
 
 
 @pytest.mark.parametrize("mutant, reason", [(merges_tie_to_smallest, "tie"), (merges_across_pretokens, "merge"),
-                                            (merges_ignoring_counts, "merge"), (merges_recounting, "target is at most")])
+                                            (merges_ignoring_counts, "merge"),
+                                            (merges_recounting, "target is at most")])
 def test_fast_bpe_rejects(mutant, reason):
     assert_rejects(fast_check, mutant, reason)
 
