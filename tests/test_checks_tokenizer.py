@@ -252,6 +252,13 @@ def test_fast_bpe_rejects(mutant, reason):
 
 
 # ---- a property test -------------------------------------------------------------------------------------------------
+def the_three_promises(tokenizer, text):
+    ids = tokenizer.encode(text)
+    assert all(0 <= i < tokenizer.vocab_size for i in ids)
+    assert tokenizer.decode(ids) == text
+    assert tokenizer.encode(text) == ids
+
+
 def property_reference(tokenizer):  # random text and text made of the tokenizer's own tokens (merges apply to it)
     own_tokens = st.lists(st.integers(0, tokenizer.vocab_size - 1)).map(tokenizer.decode)
 
@@ -261,10 +268,7 @@ def property_reference(tokenizer):  # random text and text made of the tokenizer
     @example("  spaces in front, a newline after\n")
     @example("naïve café, 日本語, 🙂")
     def promises(text):
-        ids = tokenizer.encode(text)
-        assert all(0 <= i < tokenizer.vocab_size for i in ids)
-        assert tokenizer.decode(ids) == text
-        assert tokenizer.encode(text) == ids
+        the_three_promises(tokenizer, text)
     promises()
 
 
@@ -272,10 +276,7 @@ def property_ascii_only(tokenizer):  # never tries non-ASCII text: misses the to
     @settings(max_examples=100, deadline=None, database=None)
     @given(st.text(alphabet=st.characters(max_codepoint=127)))
     def promises(text):
-        ids = tokenizer.encode(text)
-        assert all(0 <= i < tokenizer.vocab_size for i in ids)
-        assert tokenizer.decode(ids) == text
-        assert tokenizer.encode(text) == ids
+        the_three_promises(tokenizer, text)
     promises()
 
 
