@@ -316,7 +316,7 @@ HARNESS = "mlre_lab.checks.harness"
 LAB = "mlre_lab."  # where the lab's own functions and classes are defined
 
 _PROBE = r'''
-import hashlib, inspect, json, sys, types
+import functools, hashlib, inspect, json, sys, types
 
 def digest(code):
     "A fingerprint of a code object: bytecode, names and constants, nested functions included."
@@ -350,7 +350,7 @@ def live(module, path):
 
 def defined_in(obj):
     "Where a function or class was defined ('module.qualname'); None for other values."
-    if type(obj).__name__ == "partial":
+    if isinstance(obj, functools.partial):
         obj = obj.func
     obj = getattr(obj, "__func__", obj)  # a bound method
     if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
@@ -366,7 +366,7 @@ def probe(request, user_ns):
         mod, obj = sys.modules.get(module), user_ns.get(name)
         report["names"][name] = ("missing" if obj is None else
                                  "lab" if mod is not None and vars(mod).get(name) is obj else "other")
-    for name in request.get("answers", ()):
+    for name in request["answers"]:
         report["answers"][name] = defined_in(user_ns.get(name))
     return json.dumps(report)
 '''
@@ -455,7 +455,7 @@ def integrity_problem(report: dict) -> str | None:
             more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
             problems.append(f"{module}.{changed[0]}{more} is not the code the lab shipped: it was replaced or "
                             f"patched in this notebook")
-    borrowed = sorted((name, where) for name, where in report.get("answers", {}).items()
+    borrowed = sorted((name, where) for name, where in report["answers"].items()
                       if where and where.startswith(LAB))
     if not problems and not borrowed:
         return None
